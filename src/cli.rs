@@ -1,0 +1,88 @@
+//! Flag syntax for `engine run`, `engine inspect` and `engine serve`: raw values only, no
+//! precedence and no script loading (that is `options::consolidate`'s job).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "engine",
+    version,
+    about = "A load engine that runs k6-style load-test scripts written in Lua"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a load test script.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// The Lua script to run.
+    pub script: PathBuf,
+    /// Number of VUs to run concurrently.
+    #[arg(
+        short = 'u',
+        long = "vus",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub vus: Option<String>,
+    /// Test duration, e.g. 30s, 5m, 1h30m.
+    #[arg(
+        short = 'd',
+        long = "duration",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub duration: Option<String>,
+    /// Total iterations, shared among the VUs.
+    #[arg(
+        short = 'i',
+        long = "iterations",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub iterations: Option<String>,
+    /// A ramping stage [duration]:[target], e.g. 30s:100; repeatable.
+    #[arg(short = 's', long = "stage", value_name = "DURATION:TARGET")]
+    pub stages: Vec<String>,
+    /// An environment variable for the script's __ENV, KEY=VALUE; repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Pass the real system environment to __ENV (k6's default for run).
+    #[arg(long = "include-system-env-vars", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub include_system_env_vars: bool,
+    /// Make every VU's random stream depend only on this seed and the VU's number.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Connection policy: shared (one keep-alive pool per worker), per-vu (k6's), per-request.
+    #[arg(long, value_name = "POLICY", default_value = "shared")]
+    pub connections: String,
+    /// No live progress on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Do not print the end-of-test summary.
+    #[arg(long = "no-summary")]
+    pub no_summary: bool,
+    /// Write the end-of-test summary as JSON (k6's legacy export format) to FILE.
+    #[arg(long = "summary-export", value_name = "FILE")]
+    pub summary_export: Option<PathBuf>,
+    /// Trend statistics in the summary, e.g. avg,min,med,max,p(90),p(95),p(99).
+    #[arg(long = "summary-trend-stats", value_name = "STATS")]
+    pub summary_trend_stats: Option<String>,
+    /// Do not run setup().
+    #[arg(long = "no-setup")]
+    pub no_setup: bool,
+    /// Do not run teardown().
+    #[arg(long = "no-teardown")]
+    pub no_teardown: bool,
+}

@@ -1,0 +1,140 @@
+//! `ramping-vus`: the VU count follows linear stages; VUs removed on a ramp-down finish their
+//! iteration within `gracefulRampDown`, then are interrupted.
+
+use super::{finish, ExecEnv};
+use crate::exec::vu_task::VuTask;
+use crate::exec::{ScenarioRun, Vu, VuFactory};
+use crate::options::Stage;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// How often the controller re-reads the target (VU changes land within this).
+const TICK: Duration = Duration::from_millis(10);
+
+/// The global VU target `t` after the start: linear within each stage. The change is
+/// truncated toward the stage's start value, so a ramp reaches each count at the exact moment
+/// the line crosses it.
+pub fn target_at(start_vus: u64, stages: &[Stage], t: Duration) -> u64 {
+    let mut from = start_vus;
+    let mut at = Duration::ZERO;
+    for s in stages {
+        if t < at + s.duration {
+            let frac = (t - at).as_secs_f64() / s.duration.as_secs_f64();
+            let delta = (s.target as f64 - from as f64) * frac;
+            return (from as f64 + delta.trunc()) as u64;
+        }
+        at += s.duration;
+        from = s.target;
+    }
+    from
+}
+
+struct Slot<V> {
+    vu: Rc<RefCell<V>>,
+    wanted: Rc<Cell<bool>>,
+    task: Option<VuTask>,
+    unwanted_since: Option<Instant>,
+}
+
+pub async fn run<F: VuFactory>(
+    start_vus: u64,
+    stages: &[Stage],
+    graceful_ramp_down: Duration,
+    sc: Rc<ScenarioRun>,
+    env: ExecEnv<'_, F>,
+) -> Result<(), String> {
+    let max = stages
+        .iter()
+        .map(|s| s.target)
+        .max()
+        .unwrap_or(0)
+        .max(start_vus);
+    let owned = env.segment.owned_ids(max);
+    let total: Duration = stages.iter().map(|s| s.duration).sum();
+    let start = Instant::now();
+    let end = start + total;
+    let mut slots: Vec<Slot<F::V>> = Vec::new();
+    let mut tasks = JoinSet::new();
+    loop {
+        let now = Instant::now();
+        if now >= end || env.run.stop_level() != crate::exec::Stop::Running {
+            break;
+        }
+        let local_target = env.segment.scale(target_at(start_vus, stages, now - start)) as usize;
+        while slots.len() < local_target {
+            let vu = env.vu(&sc, &owned, slots.len())?;
+            slots.push(Slot {
+                vu,
+                wanted: Rc::new(Cell::new(false)),
+                task: None,
+                unwanted_since: None,
+            });
+        }
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if i < local_target {
+                activate(slot, &mut tasks, &sc, &env, end);
+            } else if slot.wanted.get() {
+                slot.wanted.set(false);
+                slot.unwanted_since = Some(now);
+            } else if let (Some(since), Some(task)) = (slot.unwanted_since, &slot.task) {
+                if task.is_running() && now >= since + graceful_ramp_down {
+                    task.abort();
+                }
+            }
+        }
+        tokio::time::sleep(TICK).await;
+    }
+    for slot in &slots {
+        slot.wanted.set(false);
+    }
+    finish(tasks, end + env.graceful_stop, &env.run).await;
+    Ok(())
+}
+
+fn activate<V: Vu + 'static, F: VuFactory<V = V>>(
+    slot: &mut Slot<V>,
+    tasks: &mut JoinSet<()>,
+    sc: &Rc<ScenarioRun>,
+    env: &ExecEnv<'_, F>,
+    end: Instant,
+) {
+    slot.wanted.set(true);
+    slot.unwanted_since = None;
+    if slot.task.as_ref().is_some_and(VuTask::is_running) {
+        return; // still finishing its last iteration: it simply goes on
+    }
+    let wanted = slot.wanted.clone();
+    slot.task = Some(VuTask::spawn(
+        tasks,
+        slot.vu.clone(),
+        sc.clone(),
+        env.run.clone(),
+        move || wanted.get() && Instant::now() < end,
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(secs: u64, target: u64) -> Stage {
+        Stage {
+            duration: Duration::from_secs(secs),
+            target,
+        }
+    }
+
+    #[test]
+    fn interpolates_linearly() {
+        let stages = [st(10, 10), st(10, 10), st(10, 0)];
+        assert_eq!(target_at(0, &stages, Duration::from_secs(0)), 0);
+        assert_eq!(target_at(0, &stages, Duration::from_millis(4_999)), 4);
+        assert_eq!(target_at(0, &stages, Duration::from_secs(5)), 5);
+        assert_eq!(target_at(0, &stages, Duration::from_secs(15)), 10);
+        assert_eq!(target_at(0, &stages, Duration::from_millis(25_000)), 5);
+        assert_eq!(target_at(0, &stages, Duration::from_secs(30)), 0);
+    }
+}

@@ -1,0 +1,96 @@
+//! Scheduling: worker threads, executors, segments, VU start/stop and graceful/hard stop.
+//! No Lua here: executors drive anything that implements [`Vu`].
+//!
+//! VU lifecycle, per scenario:
+//!
+//! | state      | event                                   | next                          |
+//! |------------|-----------------------------------------|-------------------------------|
+//! | idle       | executor wants it                       | looping (task spawned)        |
+//! | looping    | iteration ends, executor still wants it | looping (next iteration)      |
+//! | looping    | executor stops wanting it               | finishes its iteration, idle  |
+//! | looping    | grace (gracefulStop / gracefulRampDown) runs out | interrupted, idle    |
+//! | any        | hard stop (2nd Ctrl-C, test.abort)      | interrupted, gone             |
+
+pub mod executors;
+mod segment;
+mod shutdown;
+mod vu_task;
+mod worker;
+
+pub use segment::Segment;
+pub use shutdown::{RunState, Stop};
+pub use worker::{
+    run_scenarios, share_scenarios, spawn_workers, SharedScenario, WorkerSetup, Workers,
+};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How one iteration ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    /// The iteration threw: counted as interrupted, the VU goes on.
+    Failed,
+    /// `exec.test.abort()`: the whole run stops.
+    Aborted(String),
+}
+
+/// One virtual user as the executors see it.
+pub trait Vu {
+    /// Runs one iteration of the scenario's exec function to its end.
+    fn iterate(&mut self, scenario: &ScenarioRun) -> impl Future<Output = Outcome>;
+}
+
+/// Creates VUs on a worker; `id_in_test` is the VU's global number (1-based).
+pub trait VuFactory {
+    type V: Vu + 'static;
+    fn create(&self, id_in_test: u64, scenario: &ScenarioRun) -> Result<Self::V, String>;
+    /// Records iterations an executor could not start (k6's `dropped_iterations`).
+    fn dropped(&self, scenario: &ScenarioRun, count: u64);
+}
+
+/// A scenario as one worker runs it.
+#[derive(Debug)]
+pub struct ScenarioRun {
+    pub index: usize,
+    pub name: String,
+    pub executor: &'static str,
+    pub exec: String,
+    pub tags: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    /// Shared by every worker, so `iterationInTest` is unique in this process.
+    pub iterations_in_test: Arc<AtomicU64>,
+    /// Global VU numbers of this scenario start after this offset.
+    pub vu_offset: u64,
+    pub started: std::cell::Cell<Option<Instant>>,
+}
+
+/// Polls futures side by side on this thread (no `Send` needed), returning results in order.
+pub async fn join_all<T>(futs: Vec<impl Future<Output = T>>) -> Vec<T> {
+    let mut futs: Vec<Pin<Box<_>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! The wire: connection pooling, requests, responses, redirects, cookies and k6's error codes.
+//! No Lua and no metric registry here: a request returns a [`Response`] per hop with its
+//! timings, and the caller records them.
+
+mod client;
+mod cookies;
+mod error;
+
+pub use client::{Client, ConnectionPolicy, RequestSpec, Response, ResponseType, Timings};
+pub use cookies::{Cookie, CookieJar};
+pub use error::{classify, ErrorCode};

@@ -1,0 +1,32 @@
+//! The doorway: parse argv, call the library, turn an error into one line and an exit code.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match engine::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            print!("{e}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let line = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("engine: {line} (see --help)");
+            return ExitCode::from(engine::error::ExitCode::InvalidConfig as u8);
+        }
+    };
+    match engine::main_command(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("engine: {e}");
+            ExitCode::from(e.code as u8)
+        }
+    }
+}

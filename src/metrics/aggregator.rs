@@ -1,0 +1,227 @@
+//! The aggregator thread: receives sample batches, owns the sinks, samples the VU gauges once
+//! a second, and hands out snapshots.
+
+use super::{Builtins, MetricDef, MetricId, Registry, Sample, Sink, TagInterner, TagSet, TagSetId};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One series: a metric with one tag set.
+#[derive(Debug, Clone)]
+pub struct SeriesSnapshot {
+    pub metric: MetricId,
+    pub tags: TagSet,
+    pub sink: Sink,
+}
+
+/// An immutable view of every series, for thresholds and reports.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub defs: Vec<MetricDef>,
+    pub series: Vec<SeriesSnapshot>,
+    pub elapsed: Duration,
+}
+
+impl Snapshot {
+    /// The metric over all its tag sets (None if the metric never got a sample).
+    pub fn total(&self, metric: MetricId) -> Option<Sink> {
+        self.matching(metric, &[])
+    }
+
+    /// The metric over the tag sets that contain every `filter` pair (a k6 sub-metric).
+    pub fn matching(&self, metric: MetricId, filter: &[(String, String)]) -> Option<Sink> {
+        let mut out: Option<Sink> = None;
+        for s in self.series.iter().filter(|s| s.metric == metric) {
+            if filter.iter().all(|f| s.tags.iter().any(|t| t == f)) {
+                match &mut out {
+                    None => out = Some(s.sink.clone()),
+                    Some(acc) => acc.merge(&s.sink),
+                }
+            }
+        }
+        out
+    }
+
+    pub fn id(&self, name: &str) -> Option<MetricId> {
+        self.defs
+            .iter()
+            .position(|d| d.name == name)
+            .map(|i| MetricId(i as u32))
+    }
+
+    pub fn def(&self, id: MetricId) -> &MetricDef {
+        &self.defs[id.0 as usize]
+    }
+}
+
+enum Control {
+    Snapshot(Sender<Snapshot>),
+}
+
+/// Gauges the aggregator samples itself (k6 samples `vus` and `vus_max` every second).
+#[derive(Debug, Default)]
+pub struct VuGauges {
+    pub active: AtomicU64,
+    pub max: AtomicU64,
+}
+
+/// Handle the run keeps: the sample sender for workers, snapshot requests, and the join.
+pub struct AggregatorHandle {
+    pub tx: Sender<Vec<Sample>>,
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+    pub gauges: Arc<VuGauges>,
+}
+
+impl AggregatorHandle {
+    /// Everything received so far (the aggregator drains its queue first).
+    pub fn snapshot(&self) -> Snapshot {
+        let (tx, rx) = bounded(1);
+        self.control
+            .send(Control::Snapshot(tx))
+            .expect("aggregator thread lives until finish()");
+        rx.recv()
+            .expect("aggregator answers every snapshot request")
+    }
+
+    /// Waits until every sender is gone and every sample counted, then returns the final view.
+    /// Call it after every worker (and so every Buffer) is gone.
+    pub fn finish(mut self) -> Snapshot {
+        let (tx, snap_rx) = bounded(1);
+        self.control
+            .send(Control::Snapshot(tx))
+            .expect("aggregator alive");
+        drop(self.tx);
+        let snap = snap_rx.recv().expect("final snapshot");
+        if let Some(t) = self.thread.take() {
+            t.join().expect("aggregator thread does not panic");
+        }
+        snap
+    }
+}
+
+pub struct Aggregator {
+    registry: Arc<Registry>,
+    interner: Arc<TagInterner>,
+    sinks: HashMap<(MetricId, TagSetId), Sink>,
+    started: Instant,
+}
+
+impl Aggregator {
+    pub fn spawn(
+        registry: Arc<Registry>,
+        interner: Arc<TagInterner>,
+        builtins: Builtins,
+    ) -> AggregatorHandle {
+        let (tx, rx) = unbounded::<Vec<Sample>>();
+        let (ctl_tx, ctl_rx) = unbounded::<Control>();
+        let gauges = Arc::new(VuGauges::default());
+        let g = gauges.clone();
+        let mut agg = Aggregator {
+            registry,
+            interner,
+            sinks: HashMap::new(),
+            started: Instant::now(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("aggregator".into())
+            .spawn(move || agg.run(rx, ctl_rx, &g, builtins))
+            .expect("spawning the aggregator thread");
+        AggregatorHandle {
+            tx,
+            control: ctl_tx,
+            thread: Some(thread),
+            gauges,
+        }
+    }
+
+    fn run(
+        &mut self,
+        rx: Receiver<Vec<Sample>>,
+        ctl: Receiver<Control>,
+        gauges: &VuGauges,
+        b: Builtins,
+    ) {
+        let no_tags = self.interner.intern(Vec::new()).0;
+        let mut next_gauge = Instant::now();
+        let mut pending: Vec<Control> = Vec::new();
+        loop {
+            // Gauges are sampled once a second from the moment the first VU exists.
+            if gauges.max.load(Ordering::Relaxed) > 0 && Instant::now() >= next_gauge {
+                self.add(b.vus, no_tags, gauges.active.load(Ordering::Relaxed) as f64);
+                self.add(
+                    b.vus_max,
+                    no_tags,
+                    gauges.max.load(Ordering::Relaxed) as f64,
+                );
+                next_gauge = Instant::now() + Duration::from_secs(1);
+            }
+            pending.extend(ctl.try_iter());
+            if !pending.is_empty() {
+                // Count every batch queued before the request, then answer it.
+                for _ in 0..rx.len() {
+                    match rx.try_recv() {
+                        Ok(batch) => self.add_batch(batch),
+                        Err(_) => break,
+                    }
+                }
+                for c in pending.drain(..) {
+                    self.answer(c);
+                }
+            }
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(batch) => self.add_batch(batch),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    for c in ctl.try_iter() {
+                        self.answer(c);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_batch(&mut self, batch: Vec<Sample>) {
+        for s in batch {
+            self.add(s.metric, s.tags, s.value);
+        }
+    }
+
+    fn answer(&self, c: Control) {
+        match c {
+            // The requester may have given up waiting; nothing to do then.
+            Control::Snapshot(reply) => drop(reply.send(self.snapshot())),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, metric: MetricId, tags: TagSetId, value: f64) {
+        let registry = &self.registry;
+        self.sinks
+            .entry((metric, tags))
+            .or_insert_with(|| Sink::new(registry.def(metric).kind))
+            .add(value);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut series: Vec<SeriesSnapshot> = self
+            .sinks
+            .iter()
+            .map(|(&(metric, tags), sink)| SeriesSnapshot {
+                metric,
+                tags: self.interner.get(tags),
+                sink: sink.clone(),
+            })
+            .collect();
+        series.sort_by(|a, b| (a.metric, &a.tags).cmp(&(b.metric, &b.tags)));
+        Snapshot {
+            defs: self.registry.all(),
+            series,
+            elapsed: self.started.elapsed(),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Per-series accumulators, one variant per metric type, mergeable.
+
+use super::MetricType;
+use hdrhistogram::Histogram;
+
+/// Trend values are stored in the histogram as integers of this many units per 1.0
+/// (micro-units: µs for time trends in ms), 3 significant digits.
+const TREND_SCALE: f64 = 1000.0;
+
+#[derive(Debug, Clone)]
+pub enum Sink {
+    Counter {
+        sum: f64,
+    },
+    Gauge {
+        last: f64,
+        min: f64,
+        max: f64,
+        seen: bool,
+    },
+    Rate {
+        trues: u64,
+        total: u64,
+    },
+    Trend(TrendSink),
+}
+
+#[derive(Debug, Clone)]
+pub struct TrendSink {
+    hist: Histogram<u64>,
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl TrendSink {
+    fn new() -> Self {
+        TrendSink {
+            hist: Histogram::new(3).expect("3 significant digits is a valid HDR precision"),
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    fn add(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        // Negative values cannot live in an HDR histogram; they count as 0 for percentiles
+        // (min, max, avg stay exact).
+        let scaled = (v.max(0.0) * TREND_SCALE).round() as u64;
+        self.hist.saturating_record(scaled);
+    }
+
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum / self.count as f64
+        }
+    }
+
+    /// The value at percentile `p` (0..=100), clamped to the exact min and max.
+    pub fn percentile(&self, p: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let v = self.hist.value_at_percentile(p) as f64 / TREND_SCALE;
+        v.clamp(self.min.max(0.0).min(self.max), self.max)
+    }
+
+    fn merge(&mut self, other: &TrendSink) {
+        self.hist
+            .add(&other.hist)
+            .expect("auto-resizing histograms always merge");
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+}
+
+impl Sink {
+    pub fn new(kind: MetricType) -> Sink {
+        match kind {
+            MetricType::Counter => Sink::Counter { sum: 0.0 },
+            MetricType::Gauge => Sink::Gauge {
+                last: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                seen: false,
+            },
+            MetricType::Rate => Sink::Rate { trues: 0, total: 0 },
+            MetricType::Trend => Sink::Trend(TrendSink::new()),
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, v: f64) {
+        match self {
+            Sink::Counter { sum } => *sum += v,
+            Sink::Gauge {
+                last,
+                min,
+                max,
+                seen,
+            } => {
+                *last = v;
+                *min = min.min(v);
+                *max = max.max(v);
+                *seen = true;
+            }
+            Sink::Rate { trues, total } => {
+                *total += 1;
+                if v != 0.0 {
+                    *trues += 1;
+                }
+            }
+            Sink::Trend(t) => t.add(v),
+        }
+    }
+
+    /// Combines two series of the same metric (sub-metric views, several workers or machines).
+    pub fn merge(&mut self, other: &Sink) {
+        match (self, other) {
+            (Sink::Counter { sum }, Sink::Counter { sum: o }) => *sum += o,
+            (
+                Sink::Gauge {
+                    last,
+                    min,
+                    max,
+                    seen,
+                },
+                Sink::Gauge {
+                    last: ol,
+                    min: omin,
+                    max: omax,
+                    seen: os,
+                },
+            ) => {
+                if *os {
+                    *last = *ol;
+                    *min = min.min(*omin);
+                    *max = max.max(*omax);
+                    *seen = true;
+                }
+            }
+            (Sink::Rate { trues, total }, Sink::Rate { trues: t, total: n }) => {
+                *trues += t;
+                *total += n;
+            }
+            (Sink::Trend(a), Sink::Trend(b)) => a.merge(b),
+            _ => unreachable!("series of one metric share its type"),
+        }
+    }
+
+    /// Whether any sample arrived (thresholds on empty sinks are skipped, as in k6).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Sink::Counter { .. } => false,
+            Sink::Gauge { seen, .. } => !seen,
+            Sink::Rate { total, .. } => *total == 0,
+            Sink::Trend(t) => t.count == 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trend_percentiles_of_known_values() {
+        let mut s = Sink::new(MetricType::Trend);
+        for v in 1..=100 {
+            s.add(v as f64);
+        }
+        let Sink::Trend(t) = &s else { panic!() };
+        assert_eq!(t.count, 100);
+        assert_eq!(t.avg(), 50.5);
+        assert_eq!(t.percentile(50.0), 50.0);
+        assert_eq!(t.percentile(95.0), 95.0);
+        assert_eq!(t.percentile(100.0), 100.0);
+        assert_eq!(t.min, 1.0);
+    }
+
+    #[test]
+    fn merge_adds_rates_and_trends() {
+        let mut a = Sink::new(MetricType::Rate);
+        let mut b = Sink::new(MetricType::Rate);
+        a.add(1.0);
+        b.add(0.0);
+        b.add(2.0);
+        a.merge(&b);
+        assert!(matches!(a, Sink::Rate { trues: 2, total: 3 }));
+    }
+}

@@ -1,0 +1,351 @@
+//! The test plan model: options, scenarios, stages, and the one precedence function.
+//!
+//! Owns turning the script's `options` (already converted to JSON), the environment map and
+//! the CLI's raw values into one validated [`Plan`]. It does no I/O and knows nothing of Lua.
+
+pub mod duration;
+mod scenario;
+
+pub use scenario::{ExecutorConfig, Scenario, Stage};
+
+use crate::error::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Execution settings of one configuration tier (script, env or CLI). `None` = not given.
+#[derive(Debug, Default, Clone)]
+pub struct ExecSettings {
+    pub vus: Option<u64>,
+    pub duration: Option<Duration>,
+    pub iterations: Option<u64>,
+    pub stages: Option<Vec<Stage>>,
+    pub scenarios: Option<Value>,
+}
+
+impl ExecSettings {
+    fn sets_shape(&self) -> bool {
+        self.duration.is_some()
+            || self.iterations.is_some()
+            || self.stages.is_some()
+            || self.scenarios.is_some()
+    }
+
+    /// k6's `Options.Apply`: a tier that sets any of duration, iterations, stages or scenarios
+    /// replaces all four of the tiers below it; `vus` alone merges.
+    fn apply(self, higher: ExecSettings) -> ExecSettings {
+        let base = if higher.sets_shape() {
+            ExecSettings {
+                vus: self.vus,
+                ..Default::default()
+            }
+        } else {
+            self
+        };
+        ExecSettings {
+            vus: higher.vus.or(base.vus),
+            duration: higher.duration.or(base.duration),
+            iterations: higher.iterations.or(base.iterations),
+            stages: higher.stages.or(base.stages),
+            scenarios: higher.scenarios.or(base.scenarios),
+        }
+    }
+}
+
+/// Run-wide settings that are not part of the scenario shape.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scenarios: Vec<Scenario>,
+    /// Threshold expressions exactly as written, per metric key (e.g. `http_req_duration{status:200}`).
+    pub thresholds: BTreeMap<String, Vec<Value>>,
+    pub setup_timeout: Duration,
+    pub teardown_timeout: Duration,
+    pub summary_trend_stats: Vec<String>,
+    pub no_connection_reuse: bool,
+    pub no_vu_connection_reuse: bool,
+    pub no_cookies_reset: bool,
+    pub discard_response_bodies: bool,
+    pub user_agent: String,
+    /// Which tier overrode the script's scenario shape, for k6's warning.
+    pub shape_overridden_by: Option<&'static str>,
+}
+
+impl Plan {
+    /// The largest number of VUs the plan can have at once (for `vus_max` and pre-checks).
+    pub fn max_vus(&self) -> u64 {
+        self.scenarios.iter().map(|s| s.executor.max_vus()).sum()
+    }
+
+    /// The longest time the plan can take, graceful stops included.
+    pub fn max_duration(&self) -> Duration {
+        self.scenarios
+            .iter()
+            .map(|s| s.start_time + s.executor.max_duration() + s.graceful_stop)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Builds the plan. Precedence, lowest first: defaults < script `options` < `K6_*` env < CLI.
+pub fn consolidate(
+    script: &Value,
+    env: &BTreeMap<String, String>,
+    cli: ExecSettings,
+) -> Result<Plan> {
+    let script_obj = script.as_object().cloned().unwrap_or_default();
+    let script_tier = script_settings(&script_obj)?;
+    let env_tier = env_settings(env)?;
+    let shape_overridden_by = if script_tier.sets_shape() && cli.sets_shape() {
+        Some("cli")
+    } else if script_tier.sets_shape() && env_tier.sets_shape() {
+        Some("env")
+    } else {
+        None
+    };
+    let merged = script_tier.apply(env_tier).apply(cli);
+    let scenarios = scenario::from_settings(merged)?;
+    let thresholds = parse_thresholds(script_obj.get("thresholds"))?;
+    let get_dur = |key: &str, default: Duration| -> Result<Duration> {
+        match script_obj.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => duration_value(v).map_err(|e| Error::config(format!("option {key}: {e}"))),
+        }
+    };
+    let get_bool = |key: &str, env_key: &str| -> bool {
+        match env.get(env_key) {
+            Some(v) => v == "true" || v == "1",
+            None => script_obj
+                .get(key)
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    };
+    let summary_trend_stats = match script_obj.get("summaryTrendStats") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => ["avg", "min", "med", "max", "p(90)", "p(95)"]
+            .map(String::from)
+            .to_vec(),
+    };
+    Ok(Plan {
+        scenarios,
+        thresholds,
+        setup_timeout: get_dur("setupTimeout", Duration::from_secs(60))?,
+        teardown_timeout: get_dur("teardownTimeout", Duration::from_secs(60))?,
+        summary_trend_stats,
+        no_connection_reuse: get_bool("noConnectionReuse", "K6_NO_CONNECTION_REUSE"),
+        no_vu_connection_reuse: get_bool("noVUConnectionReuse", "K6_NO_VU_CONNECTION_REUSE"),
+        no_cookies_reset: get_bool("noCookiesReset", "K6_NO_COOKIES_RESET"),
+        discard_response_bodies: get_bool("discardResponseBodies", "K6_DISCARD_RESPONSE_BODIES"),
+        user_agent: script_obj
+            .get("userAgent")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| format!("engine/{}", env!("CARGO_PKG_VERSION"))),
+        shape_overridden_by,
+    })
+}
+
+fn script_settings(obj: &serde_json::Map<String, Value>) -> Result<ExecSettings> {
+    let opt = |key: &str| obj.get(key).filter(|v| !v.is_null());
+    Ok(ExecSettings {
+        vus: opt("vus")
+            .map(|v| count_value(v).map_err(|e| Error::config(format!("option vus: {e}"))))
+            .transpose()?,
+        duration: opt("duration")
+            .map(|v| duration_value(v).map_err(|e| Error::config(format!("option duration: {e}"))))
+            .transpose()?,
+        iterations: opt("iterations")
+            .map(|v| count_value(v).map_err(|e| Error::config(format!("option iterations: {e}"))))
+            .transpose()?,
+        stages: opt("stages")
+            .map(|v| Stage::list_from_json(v, "stages"))
+            .transpose()?,
+        scenarios: opt("scenarios").cloned(),
+    })
+}
+
+fn env_settings(env: &BTreeMap<String, String>) -> Result<ExecSettings> {
+    let parse_count = |key: &str| -> Result<Option<u64>> {
+        env.get(key)
+            .map(|v| {
+                parse_count_text(v)
+                    .map_err(|e| Error::config(format!("environment variable {key}: {e}")))
+            })
+            .transpose()
+    };
+    Ok(ExecSettings {
+        vus: parse_count("K6_VUS")?,
+        duration: env
+            .get("K6_DURATION")
+            .map(|v| {
+                duration::parse(v)
+                    .map_err(|e| Error::config(format!("environment variable K6_DURATION: {e}")))
+            })
+            .transpose()?,
+        iterations: parse_count("K6_ITERATIONS")?,
+        stages: env
+            .get("K6_STAGES")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| Stage::parse_cli(s.trim()))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?,
+        scenarios: None,
+    })
+}
+
+/// Parses a VU or iteration count given as text: a non-negative integer.
+pub fn parse_count_text(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("{t:?} must not be negative"));
+    }
+    t.parse::<u64>()
+        .map_err(|_| format!("{t:?} is not a whole number"))
+}
+
+pub(crate) fn count_value(v: &Value) -> Result<u64, String> {
+    match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(c) => Ok(c),
+            None if n.as_f64().is_some_and(|f| f < 0.0) => Err(format!("{n} must not be negative")),
+            None => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 => Ok(f as u64),
+                _ => Err(format!("{n} is not a whole number")),
+            },
+        },
+        Value::String(s) => parse_count_text(s),
+        other => Err(format!("expected a number, got {other}")),
+    }
+}
+
+pub(crate) fn duration_value(v: &Value) -> Result<Duration, String> {
+    match v {
+        Value::String(s) => duration::parse(s),
+        Value::Number(n) => duration::parse(&n.to_string()),
+        other => Err(format!(
+            "expected a duration string like \"30s\", got {other}"
+        )),
+    }
+}
+
+fn parse_thresholds(v: Option<&Value>) -> Result<BTreeMap<String, Vec<Value>>> {
+    let mut out = BTreeMap::new();
+    let Some(v) = v else { return Ok(out) };
+    let Some(obj) = v.as_object() else {
+        return Err(Error::config(
+            "option thresholds: expected a table of metric = { expressions }",
+        ));
+    };
+    for (metric, list) in obj {
+        let items = match list {
+            Value::Array(items) => items.clone(),
+            Value::String(_) | Value::Object(_) => vec![list.clone()],
+            _ => {
+                return Err(Error::config(format!(
+                    "threshold {metric}: expected a list of expressions"
+                )))
+            }
+        };
+        out.insert(metric.clone(), items);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env() -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    #[test]
+    fn cli_duration_replaces_script_stages() {
+        let script = json!({"stages": [{"duration": "1m", "target": 10}]});
+        let cli = ExecSettings {
+            vus: Some(5),
+            duration: Some(Duration::from_secs(3)),
+            ..Default::default()
+        };
+        let plan = consolidate(&script, &env(), cli).unwrap();
+        assert_eq!(plan.scenarios.len(), 1);
+        assert!(matches!(
+            plan.scenarios[0].executor,
+            ExecutorConfig::ConstantVus { vus: 5, .. }
+        ));
+        assert_eq!(plan.shape_overridden_by, Some("cli"));
+    }
+
+    #[test]
+    fn vus_alone_merges_with_script_iterations() {
+        let script = json!({"iterations": 10});
+        let cli = ExecSettings {
+            vus: Some(2),
+            ..Default::default()
+        };
+        let plan = consolidate(&script, &env(), cli).unwrap();
+        assert!(matches!(
+            plan.scenarios[0].executor,
+            ExecutorConfig::SharedIterations {
+                vus: 2,
+                iterations: 10,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn env_sits_between_script_and_cli() {
+        let mut e = env();
+        e.insert("K6_VUS".into(), "7".into());
+        let plan = consolidate(
+            &json!({"vus": 3, "duration": "5s"}),
+            &e,
+            ExecSettings::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            plan.scenarios[0].executor,
+            ExecutorConfig::ConstantVus { vus: 7, .. }
+        ));
+        let cli = ExecSettings {
+            vus: Some(9),
+            ..Default::default()
+        };
+        let plan = consolidate(&json!({"vus": 3, "duration": "5s"}), &e, cli).unwrap();
+        assert!(matches!(
+            plan.scenarios[0].executor,
+            ExecutorConfig::ConstantVus { vus: 9, .. }
+        ));
+    }
+
+    #[test]
+    fn no_options_is_one_iteration_of_one_vu() {
+        let plan = consolidate(&json!({}), &env(), ExecSettings::default()).unwrap();
+        assert!(matches!(
+            plan.scenarios[0].executor,
+            ExecutorConfig::PerVuIterations {
+                vus: 1,
+                iterations: 1,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn negative_vus_is_a_config_error() {
+        let err = consolidate(
+            &json!({"vus": -3, "duration": "1s"}),
+            &env(),
+            ExecSettings::default(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("vus"), "{}", err.message);
+    }
+}

@@ -1,0 +1,57 @@
+//! `--summary-export`: k6's legacy summary JSON (root_group with checks, flattened metrics).
+
+use super::format::trend_stat;
+use super::summary::check_counts;
+use crate::metrics::{MetricType, Sink, Snapshot};
+use serde_json::{json, Map, Value};
+
+/// The export document, 4-space indented as k6 writes it.
+pub fn summary_json(snap: &Snapshot, trend_stats: &[String]) -> String {
+    let secs = snap.elapsed.as_secs_f64().max(1e-9);
+    let mut metrics = Map::new();
+    for (i, def) in snap.defs.iter().enumerate() {
+        let Some(sink) = snap.total(crate::metrics::MetricId(i as u32)) else {
+            continue;
+        };
+        metrics.insert(def.name.clone(), values(def.kind, &sink, trend_stats, secs));
+    }
+    let mut checks = Map::new();
+    for (name, (passes, fails)) in check_counts(snap) {
+        checks.insert(
+            name.clone(),
+            json!({"name": name, "path": format!("::{name}"), "id": "", "passes": passes, "fails": fails}),
+        );
+    }
+    let doc = json!({
+        "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": {}, "checks": checks},
+        "metrics": metrics,
+    });
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(&doc, &mut ser).expect("a JSON value always serialises");
+    String::from_utf8(buf).expect("serde_json writes UTF-8")
+}
+
+/// Flattened values per type, as in k6's export.
+pub fn values(kind: MetricType, sink: &Sink, trend_stats: &[String], secs: f64) -> Value {
+    match (kind, sink) {
+        (MetricType::Trend, s) => {
+            let mut m = Map::new();
+            for st in trend_stats {
+                if let Some(v) = trend_stat(s, st) {
+                    m.insert(st.clone(), json!(v));
+                }
+            }
+            Value::Object(m)
+        }
+        (_, Sink::Counter { sum }) => json!({"count": sum, "rate": sum / secs}),
+        (_, Sink::Gauge { last, min, max, .. }) => json!({"value": last, "min": min, "max": max}),
+        (_, Sink::Rate { trues, total }) => json!({
+            "passes": trues,
+            "fails": total - trues,
+            "value": if *total == 0 { 0.0 } else { *trues as f64 / *total as f64 },
+        }),
+        _ => Value::Null,
+    }
+}

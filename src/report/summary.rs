@@ -1,0 +1,227 @@
+//! The end-of-test summary in k6's v1 "compact" shape, and the banner before the run.
+
+use super::format::{self, trend_stat};
+use crate::exec::RunState;
+use crate::metrics::{MetricDef, MetricType, Sink, Snapshot};
+use crate::options::{duration, Plan};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+const NAME_WIDTH: usize = 35;
+
+/// The block k6 prints before a run: script, scenarios and their executors.
+pub fn banner(out: &mut impl Write, script: &Path, plan: &Plan, workers: usize) {
+    let scenarios = &plan.scenarios;
+    let _ = writeln!(
+        out,
+        "\n  execution: local ({workers} workers)\n     script: {}\n     output: -\n",
+        script.display()
+    );
+    let _ = writeln!(
+        out,
+        "  scenarios: (100.00%) {} scenario{}, {} max VUs, {} max duration (incl. graceful stop):",
+        scenarios.len(),
+        if scenarios.len() == 1 { "" } else { "s" },
+        plan.max_vus(),
+        duration::format(plan.max_duration())
+    );
+    for s in scenarios {
+        let start = if s.start_time.is_zero() {
+            String::new()
+        } else {
+            format!("startTime: {}, ", duration::format(s.start_time))
+        };
+        let _ = writeln!(
+            out,
+            "           * {}: {}, {start}gracefulStop: {}) (exec: {})",
+            s.name,
+            s.executor.describe().trim_end_matches(" ("),
+            duration::format(s.graceful_stop),
+            s.exec
+        );
+    }
+    let _ = writeln!(out);
+    let _ = out.flush();
+}
+
+/// Writes the summary. Write errors (a closed stdout) are not the run's failure.
+pub fn write(out: &mut impl Write, snap: &Snapshot, trend_stats: &[String], run: &RunState) {
+    let _ = try_write(out, snap, trend_stats, run);
+}
+
+fn try_write(
+    out: &mut impl Write,
+    snap: &Snapshot,
+    trend_stats: &[String],
+    run: &RunState,
+) -> std::io::Result<()> {
+    let secs = snap.elapsed.as_secs_f64().max(1e-9);
+    writeln!(out, "\n  █ TOTAL RESULTS\n")?;
+    write_checks(out, snap, secs)?;
+    let mut sections: BTreeMap<usize, Vec<&MetricDef>> = BTreeMap::new();
+    for (i, def) in snap.defs.iter().enumerate() {
+        if def.name == "checks" || snap.total(crate::metrics::MetricId(i as u32)).is_none() {
+            continue;
+        }
+        sections.entry(section_of(def)).or_default().push(def);
+    }
+    for (section, mut defs) in sections {
+        defs.sort_by(|a, b| a.name.cmp(&b.name));
+        writeln!(out, "    {}", SECTIONS[section])?;
+        for def in defs {
+            let id = snap.id(&def.name).expect("listed from the snapshot");
+            let sink = snap.total(id).expect("filtered above");
+            writeln!(
+                out,
+                "    {}: {}",
+                dotted(&def.name, NAME_WIDTH),
+                line(def, &sink, trend_stats, secs)
+            )?;
+            if def.name == "http_req_duration" {
+                if let Some(s) = snap.matching(id, &[("expected_response".into(), "true".into())]) {
+                    writeln!(
+                        out,
+                        "      {}: {}",
+                        dotted("{ expected_response:true }", NAME_WIDTH - 2),
+                        line(def, &s, trend_stats, secs)
+                    )?;
+                }
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "\nrunning ({}), {}/{} VUs, {} complete and {} interrupted iterations",
+        duration::format(snap.elapsed),
+        run.gauges.active.load(Ordering::Relaxed),
+        run.gauges.max.load(Ordering::Relaxed),
+        run.complete.load(Ordering::Relaxed),
+        run.interrupted.load(Ordering::Relaxed)
+    )?;
+    out.flush()
+}
+
+const SECTIONS: [&str; 4] = ["CUSTOM", "HTTP", "EXECUTION", "NETWORK"];
+
+fn section_of(def: &MetricDef) -> usize {
+    if !def.builtin {
+        0
+    } else if def.name.starts_with("http_") {
+        1
+    } else if def.name.starts_with("data_") {
+        3
+    } else {
+        2
+    }
+}
+
+fn write_checks(out: &mut impl Write, snap: &Snapshot, secs: f64) -> std::io::Result<()> {
+    let Some(id) = snap.id("checks") else {
+        return Ok(());
+    };
+    let Some(Sink::Rate { trues, total }) = snap.total(id) else {
+        return Ok(());
+    };
+    let pct = |n: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / total as f64
+        }
+    };
+    writeln!(
+        out,
+        "    {}: {:<7} {}/s",
+        dotted("checks_total", NAME_WIDTH),
+        total,
+        format::number(total as f64 / secs)
+    )?;
+    writeln!(
+        out,
+        "    {}: {:.2}% {} out of {}",
+        dotted("checks_succeeded", NAME_WIDTH),
+        pct(trues),
+        trues,
+        total
+    )?;
+    writeln!(
+        out,
+        "    {}: {:.2}% {} out of {}\n",
+        dotted("checks_failed", NAME_WIDTH),
+        pct(total - trues),
+        total - trues,
+        total
+    )?;
+    for (name, (pass, fail)) in check_counts(snap) {
+        if fail == 0 {
+            writeln!(out, "    ✓ {name}")?;
+        } else {
+            let p = pass * 100 / (pass + fail);
+            writeln!(out, "    ✗ {name}\n      ↳  {p}% — ✓ {pass} / ✗ {fail}")?;
+        }
+    }
+    writeln!(out)
+}
+
+/// Pass and fail counts per check name, in name order.
+pub fn check_counts(snap: &Snapshot) -> BTreeMap<String, (u64, u64)> {
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let Some(id) = snap.id("checks") else {
+        return out;
+    };
+    for s in snap.series.iter().filter(|s| s.metric == id) {
+        let Some((_, name)) = s.tags.iter().find(|(k, _)| k == "check") else {
+            continue;
+        };
+        if let Sink::Rate { trues, total } = s.sink {
+            let e = out.entry(name.clone()).or_default();
+            e.0 += trues;
+            e.1 += total - trues;
+        }
+    }
+    out
+}
+
+/// One metric's values, by type: Trend stats, Counter total and rate, Rate %, Gauge value.
+pub fn line(def: &MetricDef, sink: &Sink, trend_stats: &[String], secs: f64) -> String {
+    match (def.kind, sink) {
+        (MetricType::Trend, s) => trend_stats
+            .iter()
+            .filter_map(|st| trend_stat(s, st).map(|v| format!("{st}={}", format::value(def, v))))
+            .collect::<Vec<_>>()
+            .join(" "),
+        (MetricType::Counter, Sink::Counter { sum }) => {
+            format!(
+                "{:<7} {}/s",
+                format::value(def, *sum),
+                format::value(def, *sum / secs)
+            )
+        }
+        (MetricType::Rate, Sink::Rate { trues, total }) => {
+            let pct = if *total == 0 {
+                0.0
+            } else {
+                *trues as f64 * 100.0 / *total as f64
+            };
+            format!("{pct:.2}%  {trues} out of {total}")
+        }
+        (MetricType::Gauge, Sink::Gauge { last, min, max, .. }) => format!(
+            "{:<7} min={:<7} max={}",
+            format::value(def, *last),
+            format::value(def, *min),
+            format::value(def, *max)
+        ),
+        _ => String::new(),
+    }
+}
+
+fn dotted(name: &str, width: usize) -> String {
+    let n = name.chars().count();
+    if n >= width {
+        return name.to_string();
+    }
+    format!("{name}{}", ".".repeat(width - n))
+}

@@ -1,0 +1,413 @@
+//! `engine run`: load the script, build the plan, start the workers, run setup, the
+//! scenarios and teardown, then report. Each step is a function of its own.
+
+use crate::cli::RunArgs;
+use crate::error::{Error, ExitCode, Result};
+use crate::exec::{self, RunState, Stop, WorkerSetup};
+use crate::http::ConnectionPolicy;
+use crate::metrics::{Aggregator, AggregatorHandle, Builtins, Registry, Snapshot, TagInterner};
+use crate::options::{self, ExecSettings, Plan, Stage};
+use crate::report;
+use crate::script::{CallError, LuaFactory, Script, Shared, WorkerConfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs a test; returns the exit code (0, or 99/105/108 as k6 would).
+pub fn run(args: RunArgs) -> Result<u8> {
+    let started = Instant::now();
+    if !args.script.is_file() {
+        return Err(Error::script(format!(
+            "cannot read script {}: no such file",
+            args.script.display()
+        )));
+    }
+    let env = script_env(&args)?;
+    let policy = parse_policy(&args.connections)?;
+    let registry = Arc::new(Registry::default());
+    let builtins = Builtins::register(&registry);
+    let interner = Arc::new(TagInterner::default());
+    let agg = Aggregator::spawn(registry.clone(), interner.clone(), builtins);
+    let run = RunState::new(agg.gauges.clone());
+    let mut cfg = WorkerConfig {
+        script_path: args.script.clone(),
+        env: env.clone().into_iter().collect(),
+        seed: args.seed,
+        policy,
+        user_agent: format!("engine/{}", env!("CARGO_PKG_VERSION")),
+        discard_response_bodies: false,
+        no_cookies_reset: false,
+        registry,
+        builtins,
+        run: run.clone(),
+        started,
+    };
+
+    // The main thread's own state reads the options and later runs setup and teardown.
+    let main_script = Script::load(cfg.clone(), agg.tx.clone(), interner.clone(), usize::MAX)?;
+    let plan = build_plan(&main_script, &args, &env)?;
+    let before = (
+        cfg.user_agent.clone(),
+        cfg.discard_response_bodies,
+        cfg.no_cookies_reset,
+        cfg.policy,
+    );
+    cfg.user_agent = plan.user_agent.clone();
+    cfg.discard_response_bodies = plan.discard_response_bodies;
+    cfg.no_cookies_reset = plan.no_cookies_reset;
+    if plan.no_connection_reuse {
+        cfg.policy = ConnectionPolicy::NoReuse;
+    }
+    if let Some(tier) = plan.shape_overridden_by {
+        eprintln!("WARN  \"{tier}\" level configuration overrode scenarios configuration entirely");
+    }
+    // Options that shape the HTTP client and VUs are known only after init ran once.
+    let main_script = if before
+        == (
+            cfg.user_agent.clone(),
+            cfg.discard_response_bodies,
+            cfg.no_cookies_reset,
+            cfg.policy,
+        ) {
+        main_script
+    } else {
+        Script::load(cfg.clone(), agg.tx.clone(), interner.clone(), usize::MAX)?
+    };
+
+    let worker_count = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let shared = exec::share_scenarios(&plan.scenarios);
+    let workers = start_workers(worker_count, &cfg, &agg, &interner, shared.clone())?;
+    if let Err(e) = workers.wait_ready() {
+        workers.start(None);
+        let _ = workers.join();
+        return Err(e);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::generic(e.to_string()))?;
+    let local = tokio::task::LocalSet::new();
+    let setup_data = if args.no_setup {
+        None
+    } else {
+        local.block_on(
+            &rt,
+            lifecycle(&main_script, "setup", None, plan.setup_timeout),
+        )
+    };
+    let setup_data = match setup_data {
+        Some(Err(e)) => {
+            workers.start(None);
+            let _ = workers.join();
+            return Err(e);
+        }
+        Some(Ok(v)) => v,
+        None => serde_json::Value::Null,
+    };
+    let setup_data = Arc::new(setup_data);
+
+    if !args.quiet && !args.no_summary {
+        report::summary::banner(&mut std::io::stdout(), &args.script, &plan, worker_count);
+    }
+    workers.start(Some(setup_data.clone()));
+    let progress =
+        report::progress::Progress::start(run.clone(), plan.max_vus(), args.quiet, started);
+    let workers_result = local.block_on(&rt, wait_with_signals(workers, run.clone()));
+    progress.stop();
+    workers_result?;
+
+    if !args.no_teardown {
+        if let Some(Err(e)) = local.block_on(
+            &rt,
+            lifecycle(
+                &main_script,
+                "teardown",
+                Some(&setup_data),
+                plan.teardown_timeout,
+            ),
+        ) {
+            eprintln!("ERRO  teardown: {e}");
+        }
+    }
+    main_script.ctx.buffer.borrow_mut().flush();
+    let suppressed = main_script.ctx.errors.suppressed.get();
+    if suppressed > 0 {
+        eprintln!("WARN  {suppressed} more iteration errors were not printed");
+    }
+    drop(main_script);
+    let snapshot = agg.finish();
+    finish_report(&args, &plan, &snapshot, &run)
+}
+
+fn finish_report(args: &RunArgs, plan: &Plan, snap: &Snapshot, run: &RunState) -> Result<u8> {
+    let trend_stats = match &args.summary_trend_stats {
+        Some(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
+        None => plan.summary_trend_stats.clone(),
+    };
+    if !args.no_summary {
+        report::summary::write(&mut std::io::stdout(), snap, &trend_stats, run);
+    }
+    if let Some(path) = &args.summary_export {
+        let text = report::export::summary_json(snap, &trend_stats);
+        std::fs::write(path, text)
+            .map_err(|e| Error::generic(format!("--summary-export {}: {e}", path.display())))?;
+    }
+    if let Some(reason) = run.abort_reason() {
+        eprintln!("engine: test aborted: {reason}");
+        return Ok(if reason == SIGNAL_REASON {
+            ExitCode::ExternalAbort
+        } else {
+            ExitCode::ScriptAborted
+        } as u8);
+    }
+    if run.stop_level() != Stop::Running {
+        return Ok(ExitCode::ExternalAbort as u8);
+    }
+    Ok(0)
+}
+
+const SIGNAL_REASON: &str = "stopped by signal";
+
+/// The script's __ENV: the process environment (unless disabled), then `-e` pairs.
+fn script_env(args: &RunArgs) -> Result<BTreeMap<String, String>> {
+    let mut env: BTreeMap<String, String> = if args.include_system_env_vars {
+        std::env::vars().collect()
+    } else {
+        BTreeMap::new()
+    };
+    for pair in &args.env {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::config(format!("--env {pair:?}: expected KEY=VALUE")))?;
+        let valid = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::config(format!(
+                "--env {pair:?}: invalid variable name {k:?}"
+            )));
+        }
+        env.insert(k.to_string(), v.to_string());
+    }
+    Ok(env)
+}
+
+fn parse_policy(text: &str) -> Result<ConnectionPolicy> {
+    match text {
+        "shared" => Ok(ConnectionPolicy::Shared),
+        "per-vu" => Ok(ConnectionPolicy::PerVu),
+        "per-request" | "per-iteration" => Ok(ConnectionPolicy::NoReuse),
+        other => Err(Error::config(format!(
+            "--connections {other:?}: expected shared, per-vu or per-request"
+        ))),
+    }
+}
+
+/// CLI values -> the CLI tier of the plan, with errors naming the flag.
+fn cli_settings(args: &RunArgs) -> Result<ExecSettings> {
+    let count = |flag: &str, v: &Option<String>| -> Result<Option<u64>> {
+        v.as_deref()
+            .map(|t| {
+                options::parse_count_text(t).map_err(|e| Error::config(format!("{flag}: {e}")))
+            })
+            .transpose()
+    };
+    Ok(ExecSettings {
+        vus: count("--vus", &args.vus)?,
+        duration: args
+            .duration
+            .as_deref()
+            .map(|d| {
+                options::duration::parse(d).map_err(|e| Error::config(format!("--duration: {e}")))
+            })
+            .transpose()?,
+        iterations: count("--iterations", &args.iterations)?,
+        stages: if args.stages.is_empty() {
+            None
+        } else {
+            Some(
+                args.stages
+                    .iter()
+                    .map(|s| {
+                        Stage::parse_cli(s)
+                            .map_err(|e| Error::config(format!("--stage: {}", e.message)))
+                    })
+                    .collect::<Result<_>>()?,
+            )
+        },
+        scenarios: None,
+    })
+}
+
+fn build_plan(script: &Script, args: &RunArgs, env: &BTreeMap<String, String>) -> Result<Plan> {
+    let cli = cli_settings(args)?;
+    let plan = options::consolidate(&script.options()?, env, cli)?;
+    for sc in &plan.scenarios {
+        if script.function(&sc.exec).is_none() {
+            let what = if sc.exec == "default" {
+                "function default() is not defined".to_string()
+            } else {
+                format!("exec function {:?} is not defined", sc.exec)
+            };
+            return Err(Error::config(format!(
+                "scenario {}: {what} in {}",
+                sc.name,
+                args.script.display()
+            )));
+        }
+    }
+    Ok(plan)
+}
+
+fn start_workers(
+    count: usize,
+    cfg: &WorkerConfig,
+    agg: &AggregatorHandle,
+    interner: &Arc<TagInterner>,
+    shared: Arc<Vec<exec::SharedScenario>>,
+) -> Result<exec::Workers<Arc<serde_json::Value>>> {
+    let cfg = cfg.clone();
+    let tx = agg.tx.clone();
+    let interner = interner.clone();
+    exec::spawn_workers(count, move |setup: WorkerSetup<Arc<serde_json::Value>>| {
+        let (cfg, tx, interner, shared) =
+            (cfg.clone(), tx.clone(), interner.clone(), shared.clone());
+        Box::pin(async move { worker_body(setup, cfg, tx, interner, shared).await })
+    })
+}
+
+async fn worker_body(
+    setup: WorkerSetup<Arc<serde_json::Value>>,
+    cfg: WorkerConfig,
+    tx: crossbeam_channel::Sender<Vec<crate::metrics::Sample>>,
+    interner: Arc<TagInterner>,
+    shared: Arc<Vec<exec::SharedScenario>>,
+) -> Result<()> {
+    let run = cfg.run.clone();
+    let loaded = Script::load(cfg, tx, interner, setup.index);
+    let script = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            setup.ready_and_wait(Err(e));
+            return Ok(());
+        }
+    };
+    let exec_fns = shared
+        .iter()
+        .map(|s| {
+            script
+                .function(&s.scenario.exec)
+                .expect("checked by build_plan")
+        })
+        .collect();
+    let Some(data) = setup.ready_and_wait(Ok(())) else {
+        return Ok(());
+    };
+    let data = script.value_from_json(&data)?;
+    let factory = LuaFactory {
+        shared: std::rc::Rc::new(Shared {
+            lua: script.lua.clone(),
+            ctx: script.ctx.clone(),
+            vu_main: script.vu_main.clone(),
+            exec_fns,
+            data,
+        }),
+    };
+    let result = exec::run_scenarios(&factory, setup.segment(), &shared, run).await;
+    script.ctx.buffer.borrow_mut().flush();
+    let suppressed = script.ctx.errors.suppressed.get();
+    if suppressed > 0 {
+        eprintln!("WARN  {suppressed} more iteration errors were not printed");
+    }
+    result
+}
+
+/// Runs setup() or teardown() if the script defines it. `None` when it does not.
+async fn lifecycle(
+    script: &Script,
+    name: &str,
+    data: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> Option<Result<serde_json::Value>> {
+    let f = script.function(name)?;
+    let arg = match data.map(|d| script.value_from_json(d)).transpose() {
+        Ok(v) => v.unwrap_or(mlua::Value::Nil),
+        Err(e) => return Some(Err(e)),
+    };
+    let mut vu = match script.lifecycle_vu(mlua::Value::Nil) {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    let code_timeout = if name == "setup" {
+        ExitCode::SetupTimeout
+    } else {
+        ExitCode::TeardownTimeout
+    };
+    let result = match tokio::time::timeout(timeout, vu.call(f, arg)).await {
+        Err(_) => Err(Error::new(
+            code_timeout,
+            format!(
+                "{name}() execution timed out after {}",
+                options::duration::format(timeout)
+            ),
+        )),
+        Ok(Ok(v)) if name == "setup" => script.value_to_json(v),
+        Ok(Ok(_)) => Ok(serde_json::Value::Null),
+        Ok(Err(CallError::Abort(msg))) => Err(Error::new(
+            ExitCode::ScriptAborted,
+            format!("test aborted in {name}(): {msg}"),
+        )),
+        Ok(Err(CallError::Script(msg))) | Ok(Err(CallError::Engine(msg))) => {
+            Err(Error::script(format!(
+                "{name}() failed: {}",
+                crate::script::vu::tidy_traceback(&msg)
+            )))
+        }
+    };
+    Some(result)
+}
+
+/// Waits for the workers while listening for SIGINT/SIGTERM: the first stops new
+/// iterations, the second exits at once.
+async fn wait_with_signals(
+    workers: exec::Workers<Arc<serde_json::Value>>,
+    run: Arc<RunState>,
+) -> Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        // The receiver only goes away if the main thread is already exiting.
+        let _ = tx.send(workers.join());
+    });
+    let signals = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        next_signal(&mut term).await;
+        eprintln!("\nstopping: no new iterations; running ones get {}s (press Ctrl-C again to exit at once)", exec::executors::SIGNAL_GRACE.as_secs());
+        run.abort_reason_if_none(SIGNAL_REASON);
+        run.request_stop(Stop::Graceful);
+        next_signal(&mut term).await;
+        // A second signal means "now": nothing is left worth waiting for.
+        std::process::exit(ExitCode::ExternalAbort as i32);
+    };
+    tokio::select! {
+        r = rx => r.unwrap_or_else(|_| Err(Error::generic("worker supervisor thread died"))),
+        _ = signals => unreachable!("the signal task exits the process"),
+    }
+}
+
+async fn next_signal(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term.as_mut() {
+        Some(t) => tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = t.recv() => {} },
+        None => {
+            // Without a SIGTERM handler, Ctrl-C alone stops the run; an error means no handler
+            // could be installed, and then there is nothing to wait for.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

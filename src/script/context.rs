@@ -1,0 +1,161 @@
+//! Per-worker and per-VU state that the Lua primitives read: which VU is running, its RNG,
+//! cookie jar, group path and counters, and the worker's metric buffer and HTTP pool.
+
+use crate::exec::{RunState, ScenarioRun};
+use crate::http::{Client, ConnectionPolicy, CookieJar};
+use crate::metrics::{Buffer, Builtins, Registry, TagSetId};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Settings every worker gets, identical across workers.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub script_path: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub seed: Option<u64>,
+    pub policy: ConnectionPolicy,
+    pub user_agent: String,
+    pub discard_response_bodies: bool,
+    pub no_cookies_reset: bool,
+    pub registry: Arc<Registry>,
+    pub builtins: Builtins,
+    pub run: Arc<RunState>,
+    pub started: Instant,
+}
+
+/// One per Lua state (worker, or the main thread for setup/teardown).
+pub struct WorkerCtx {
+    pub cfg: WorkerConfig,
+    pub buffer: RefCell<Buffer>,
+    pub client: Client,
+    pub current: RefCell<Option<Rc<VuState>>>,
+    /// The RNG of code that runs outside any VU (init code).
+    pub init_rng: RefCell<SmallRng>,
+    pub errors: ErrorLog,
+    pub worker_index: usize,
+}
+
+impl WorkerCtx {
+    pub fn vu(&self) -> Option<Rc<VuState>> {
+        self.current.borrow().clone()
+    }
+}
+
+/// One per VU.
+pub struct VuState {
+    pub id_in_test: u64,
+    pub id_in_instance: u64,
+    /// `__ITER`: iterations this VU started, 0-based.
+    pub iter: Cell<u64>,
+    pub iter_in_scenario: Cell<u64>,
+    pub iter_in_test: Cell<u64>,
+    pub scenario: RefCell<Option<Rc<ScenarioRun>>>,
+    pub rng: RefCell<SmallRng>,
+    pub jar: RefCell<CookieJar>,
+    /// Open groups: (path, started).
+    pub groups: RefCell<Vec<(String, Instant)>>,
+    /// The tag set of samples without user tags (scenario, group), cached until the group changes.
+    pub base_tags: Cell<Option<TagSetId>>,
+    /// The VU's own pool under the per-VU connection policy.
+    pub client: OnceCell<Client>,
+}
+
+impl VuState {
+    pub fn new(id_in_test: u64, id_in_instance: u64, seed: Option<u64>) -> VuState {
+        VuState {
+            id_in_test,
+            id_in_instance,
+            iter: Cell::new(0),
+            iter_in_scenario: Cell::new(0),
+            iter_in_test: Cell::new(0),
+            scenario: RefCell::new(None),
+            rng: RefCell::new(vu_rng(seed, id_in_test)),
+            jar: RefCell::new(CookieJar::default()),
+            groups: RefCell::new(Vec::new()),
+            base_tags: Cell::new(None),
+            client: OnceCell::new(),
+        }
+    }
+
+    /// k6's group tag: "" at the top, "::a::b" inside nested groups.
+    pub fn group_path(&self) -> String {
+        self.groups
+            .borrow()
+            .last()
+            .map(|g| g.0.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn scenario_name(&self) -> String {
+        self.scenario
+            .borrow()
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A VU's random stream: from the seed and its global number only, so a run repeats
+/// exactly however it is split across workers; from the OS otherwise.
+pub fn vu_rng(seed: Option<u64>, id_in_test: u64) -> SmallRng {
+    match seed {
+        Some(s) => SmallRng::seed_from_u64(s ^ id_in_test.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        None => SmallRng::from_os_rng(),
+    }
+}
+
+/// Rate-limits iteration error logs so thousands of failing VUs do not flood the terminal:
+/// at most `PER_WINDOW` lines per second per worker, the rest counted.
+pub struct ErrorLog {
+    window: Cell<Option<Instant>>,
+    in_window: Cell<u32>,
+    pub suppressed: Cell<u64>,
+}
+
+const PER_WINDOW: u32 = 5;
+
+impl ErrorLog {
+    pub fn new() -> Self {
+        ErrorLog {
+            window: Cell::new(None),
+            in_window: Cell::new(0),
+            suppressed: Cell::new(0),
+        }
+    }
+
+    /// Whether this error may be printed now.
+    pub fn allow(&self) -> bool {
+        let now = Instant::now();
+        match self.window.get() {
+            Some(start) if now.duration_since(start).as_secs() < 1 => {
+                if self.in_window.get() >= PER_WINDOW {
+                    self.suppressed.set(self.suppressed.get() + 1);
+                    return false;
+                }
+                self.in_window.set(self.in_window.get() + 1);
+            }
+            _ => {
+                if self.suppressed.get() > 0 {
+                    eprintln!(
+                        "WARN  {} more iteration errors were not printed",
+                        self.suppressed.replace(0)
+                    );
+                }
+                self.window.set(Some(now));
+                self.in_window.set(1);
+            }
+        }
+        true
+    }
+}
+
+impl Default for ErrorLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,223 @@
+-- k6-shaped sugar over the engine's Rust primitives, run once per Lua state before the
+-- script. Rust passes its primitives as `E`; nothing here is global unless k6 makes it so.
+--
+-- Suspending calls (sleep, http.*) yield an intent `(Y, op, ...)` to the Rust driver of the
+-- VU, which does the waiting and resumes the coroutine with the result: no Rust future is
+-- ever left behind as Lua garbage (see notes/runtime-findings.md, trap 2).
+local E = ...
+local Y = E.Y
+local OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH = 0, 1, 2, 3
+local raw_yield = coroutine.yield
+local co_resume, co_create, co_status = coroutine.resume, coroutine.create, coroutine.status
+local traceback = debug.traceback
+local pack, unpack = table.pack, table.unpack
+
+local function suspend(what, op, ...)
+  if not E.in_vu() then
+    error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 3)
+  end
+  local res, err = raw_yield(Y, op, ...)
+  if err ~= nil then error(err, 3) end
+  return res
+end
+
+-- A script's own coroutines forward the engine's intents to the VU driver, so
+-- coroutine.wrap(function() http.get(...) end) works instead of swallowing the yield.
+local function resume_forwarding(co, ...)
+  local r = pack(co_resume(co, ...))
+  while r[1] and r[2] == Y and co_status(co) == "suspended" do
+    r = pack(co_resume(co, raw_yield(unpack(r, 2, r.n))))
+  end
+  return unpack(r, 1, r.n)
+end
+coroutine.resume = resume_forwarding
+coroutine.wrap = function(f)
+  local co = co_create(f)
+  return function(...)
+    local r = pack(resume_forwarding(co, ...))
+    if not r[1] then error(r[2], 2) end
+    return unpack(r, 2, r.n)
+  end
+end
+
+-- The body of every VU coroutine: run iterations until the driver stops resuming.
+E.set_vu_main(function(fn, data)
+  while true do
+    local ok, ret = xpcall(fn, traceback, data)
+    fn, data = raw_yield(Y, OP_ITER_END, ok, ret)
+  end
+end)
+
+---------------------------------------------------------------- json
+local json = {
+  null = E.json_null,
+  encode = E.json_encode,
+  decode = E.json_decode,
+}
+
+---------------------------------------------------------------- k6
+local k6 = {}
+
+function k6.sleep(seconds)
+  suspend("sleep()", OP_SLEEP, tonumber(seconds) or 0)
+end
+
+function k6.check(val, sets, tags)
+  local all = true
+  for name, pred in pairs(sets) do
+    local ok = pred
+    if type(pred) == "function" then ok = pred(val) end
+    ok = (ok ~= nil and ok ~= false)
+    E.record_check(tostring(name), ok, tags)
+    all = all and ok
+  end
+  return all
+end
+
+function k6.group(name, fn)
+  E.group_enter(name)
+  local r = pack(pcall(fn))
+  E.group_exit()
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function k6.fail(msg)
+  error(msg == nil and "fail" or tostring(msg), 2)
+end
+
+k6.randomSeed = E.random_seed
+
+---------------------------------------------------------------- k6/http
+local Response = {}
+Response.__index = Response
+
+function Response:json(selector)
+  if self.body == nil then error("the response has no body (responseType 'none'?)", 2) end
+  local v = json.decode(self.body)
+  if selector then
+    for part in string.gmatch(selector, "[^%.]+") do
+      if type(v) ~= "table" then return nil end
+      v = v[tonumber(part) and tonumber(part) + 1 or part]
+    end
+  end
+  return v
+end
+
+local function wrap_response(res)
+  return setmetatable(res, Response)
+end
+
+local http = {}
+
+function http.request(method, url, body, params)
+  return wrap_response(suspend("http." .. string.lower(method) .. "()", OP_HTTP, string.upper(method), url, body, params))
+end
+function http.get(url, params) return http.request("GET", url, nil, params) end
+function http.head(url, params) return http.request("HEAD", url, nil, params) end
+function http.post(url, body, params) return http.request("POST", url, body, params) end
+function http.put(url, body, params) return http.request("PUT", url, body, params) end
+function http.patch(url, body, params) return http.request("PATCH", url, body, params) end
+function http.del(url, body, params) return http.request("DELETE", url, body, params) end
+function http.options(url, body, params) return http.request("OPTIONS", url, body, params) end
+
+-- http.batch({ {"GET", url}, {method="POST", url=..., body=..., params=...}, "http://..." })
+function http.batch(requests)
+  local list = {}
+  for k, r in pairs(requests) do
+    if type(r) == "string" then r = { "GET", r } end
+    list[#list + 1] = { key = k, method = r.method or r[1], url = r.url or r[2], body = r.body or r[3], params = r.params or r[4] }
+  end
+  local results = suspend("http.batch()", OP_BATCH, list)
+  local out = {}
+  for i, item in ipairs(list) do out[item.key] = wrap_response(results[i]) end
+  return out
+end
+
+function http.cookieJar()
+  return {
+    cookiesForURL = function(_, url) return E.jar_cookies(url) end,
+    set = function(_, url, name, value) E.jar_set(url, name, value) end,
+    clear = function(_, url) E.jar_clear(url) end,
+  }
+end
+
+function http.expectedStatuses(...)
+  error("http.expectedStatuses is not supported yet: statuses 200-399 are expected", 2)
+end
+
+---------------------------------------------------------------- k6/metrics
+local function metric_type(kind)
+  local function new(name, is_time)
+    local id = E.metric_register(name, kind, is_time and true or false)
+    local m = { name = name }
+    -- Callable as m:add(v, tags) (Lua) and m.add(v, tags) (a JS line ported as is).
+    m.add = function(a, b, c)
+      if a == m then E.metric_add(id, b, c) else E.metric_add(id, a, b) end
+    end
+    return m
+  end
+  return setmetatable({ new = new }, { __call = function(_, ...) return new(...) end })
+end
+
+local metrics = {
+  Counter = metric_type("counter"),
+  Gauge = metric_type("gauge"),
+  Rate = metric_type("rate"),
+  Trend = metric_type("trend"),
+}
+
+---------------------------------------------------------------- k6/execution
+local function live(getter)
+  return setmetatable({}, { __index = function(_, k) return getter(k) end })
+end
+
+local execution = {
+  vu = live(E.exec_vu),
+  scenario = live(E.exec_scenario),
+  instance = live(E.exec_instance),
+  test = {
+    abort = function(msg)
+      error({ __abort = msg == nil and "test aborted" or tostring(msg) }, 2)
+    end,
+  },
+}
+
+---------------------------------------------------------------- console
+local function log(level)
+  return function(...)
+    local parts = pack(...)
+    for i = 1, parts.n do
+      local v = parts[i]
+      parts[i] = type(v) == "table" and (pcall(json.encode, v) and json.encode(v) or tostring(v)) or tostring(v)
+    end
+    E.log(level, table.concat(parts, " ", 1, parts.n))
+  end
+end
+local console = { log = log("info"), info = log("info"), debug = log("debug"), warn = log("warn"), error = log("error") }
+
+---------------------------------------------------------------- modules and globals
+package.preload["k6"] = function() return k6 end
+package.preload["k6/http"] = function() return http end
+package.preload["k6/metrics"] = function() return metrics end
+package.preload["k6/execution"] = function() return execution end
+package.preload["json"] = function() return json end
+
+math.random = E.random
+math.randomseed = E.random_seed
+
+sleep, check, group, fail = k6.sleep, k6.check, k6.group, k6.fail
+Counter, Gauge, Rate, Trend = metrics.Counter, metrics.Gauge, metrics.Rate, metrics.Trend
+_G.http, _G.json, _G.console = http, json, console
+JSON = { stringify = json.encode, parse = json.decode }
+Date = { now = E.now_ms }
+open = E.open
+
+-- __VU and __ITER belong to the VU that is running, so they are looked up, not stored.
+setmetatable(_G, {
+  __index = function(_, k)
+    if k == "__VU" then return E.vu_id() end
+    if k == "__ITER" then return E.vu_iter() end
+    return nil
+  end,
+})

@@ -1,0 +1,337 @@
+//! Running Lua VUs: the driver that resumes a VU coroutine and serves what it yields
+//! (sleep, HTTP), and the factory that creates VUs on a worker.
+
+use super::context::{VuState, WorkerCtx};
+use super::http_glue::{client_for, prepare, record, to_lua};
+use super::tags::custom_tags;
+use super::{error_text, SENTINEL};
+use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
+use mlua::thread::ThreadStatus;
+use mlua::{Function, Lua, MultiValue, Table, Thread, Value};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const OP_ITER_END: i64 = 0;
+const OP_SLEEP: i64 = 1;
+const OP_HTTP: i64 = 2;
+const OP_BATCH: i64 = 3;
+
+/// What a worker's VUs share: the Lua state, its context and the functions they call.
+pub struct Shared {
+    pub lua: Lua,
+    pub ctx: Rc<WorkerCtx>,
+    pub vu_main: Function,
+    /// The exec function of each scenario, by scenario index.
+    pub exec_fns: Vec<Function>,
+    /// setup()'s return value, one copy per worker.
+    pub data: Value,
+}
+
+/// A VU: its coroutine and its state.
+pub struct LuaVu {
+    shared: Rc<Shared>,
+    thread: Thread,
+    state: Rc<VuState>,
+    /// Set while an iteration runs; still set at the next start means the last iteration was
+    /// interrupted mid-way, so the coroutine must be replaced.
+    dirty: bool,
+}
+
+impl LuaVu {
+    pub fn new(shared: Rc<Shared>, state: Rc<VuState>) -> mlua::Result<LuaVu> {
+        let thread = shared.lua.create_thread(shared.vu_main.clone())?;
+        Ok(LuaVu {
+            shared,
+            thread,
+            state,
+            dirty: false,
+        })
+    }
+
+    /// Runs `f(data)` once on this VU (setup and teardown use it too).
+    pub async fn call(&mut self, f: Function, data: Value) -> Result<Value, CallError> {
+        if self.dirty {
+            self.thread = self
+                .shared
+                .lua
+                .create_thread(self.shared.vu_main.clone())
+                .map_err(|e| CallError::Engine(e.to_string()))?;
+        }
+        self.dirty = true;
+        let r = drive(
+            &self.shared,
+            &self.thread,
+            &self.state,
+            MultiValue::from_vec(vec![Value::Function(f), data]),
+        )
+        .await;
+        match r {
+            Ok((true, v)) => {
+                self.dirty = false;
+                Ok(v)
+            }
+            Ok((false, err)) => {
+                self.dirty = false;
+                Err(classify_error(err))
+            }
+            Err(e) => Err(CallError::Engine(e)),
+        }
+    }
+}
+
+/// Why a call into Lua failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The script raised an error: message with traceback.
+    Script(String),
+    /// `exec.test.abort(msg)`.
+    Abort(String),
+    /// The engine could not drive the coroutine (a stray yield, a dead coroutine).
+    Engine(String),
+}
+
+fn classify_error(err: Value) -> CallError {
+    if let Value::Table(t) = &err {
+        if let Ok(Some(msg)) = t.get::<Option<String>>("__abort") {
+            return CallError::Abort(msg);
+        }
+    }
+    CallError::Script(match err {
+        Value::String(s) => s.to_string_lossy(),
+        Value::Error(e) => error_text(&e),
+        other => other.to_string().unwrap_or_else(|_| format!("{other:?}")),
+    })
+}
+
+impl Vu for LuaVu {
+    async fn iterate(&mut self, sc: &ScenarioRun) -> Outcome {
+        let st = self.state.clone();
+        let same = st
+            .scenario
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.index == sc.index);
+        if !same {
+            *st.scenario.borrow_mut() = Some(Rc::new(sc_clone(sc)));
+            st.iter_in_scenario.set(0);
+            st.base_tags.set(None);
+        }
+        st.iter_in_test.set(
+            sc.iterations_in_test
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        let ctx = self.shared.ctx.clone();
+        if !ctx.cfg.no_cookies_reset {
+            st.jar.borrow_mut().clear();
+        }
+        st.groups.borrow_mut().clear();
+        let f = self.shared.exec_fns[sc.index].clone();
+        let data = self.shared.data.clone();
+        let started = Instant::now();
+        let result = self.call(f, data).await;
+        st.iter.set(st.iter.get() + 1);
+        st.iter_in_scenario.set(st.iter_in_scenario.get() + 1);
+        match result {
+            Ok(_) => {
+                let b = ctx.cfg.builtins;
+                let tags =
+                    custom_tags(&ctx, Some(&st), None).expect("base tags need no Lua conversion");
+                let mut buf = ctx.buffer.borrow_mut();
+                buf.add(b.iterations, tags, 1.0);
+                buf.add(
+                    b.iteration_duration,
+                    tags,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
+                Outcome::Completed
+            }
+            Err(CallError::Abort(msg)) => Outcome::Aborted(msg),
+            Err(CallError::Script(msg)) | Err(CallError::Engine(msg)) => {
+                if ctx.errors.allow() {
+                    eprintln!(
+                        "ERRO[{:04}] {}  source=stacktrace vu={}",
+                        ctx.cfg.started.elapsed().as_secs(),
+                        tidy_traceback(&msg),
+                        st.id_in_test
+                    );
+                }
+                Outcome::Failed
+            }
+        }
+    }
+}
+
+/// A VU holds its own copy of the scenario's identity (the executor's Rc stays with it).
+fn sc_clone(sc: &ScenarioRun) -> ScenarioRun {
+    ScenarioRun {
+        index: sc.index,
+        name: sc.name.clone(),
+        executor: sc.executor,
+        exec: sc.exec.clone(),
+        tags: sc.tags.clone(),
+        env: sc.env.clone(),
+        iterations_in_test: sc.iterations_in_test.clone(),
+        vu_offset: sc.vu_offset,
+        started: sc.started.clone(),
+    }
+}
+
+/// Drops the engine's own frames from a traceback; what is left points at the script.
+pub fn tidy_traceback(msg: &str) -> String {
+    msg.lines()
+        .filter(|l| {
+            !l.contains("prelude")
+                && !l.contains("[C]: in ?")
+                && !l.contains("in function 'xpcall'")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\t")
+}
+
+/// Resumes the VU coroutine until its iteration ends, serving each intent it yields.
+/// Returns the iteration's (ok, value-or-error).
+async fn drive(
+    sh: &Shared,
+    thread: &Thread,
+    st: &Rc<VuState>,
+    mut args: MultiValue,
+) -> Result<(bool, Value), String> {
+    loop {
+        *sh.ctx.current.borrow_mut() = Some(st.clone());
+        let r = thread.resume::<MultiValue>(args);
+        *sh.ctx.current.borrow_mut() = None;
+        let vals = r.map_err(|e| error_text(&e))?;
+        let mut it = vals.into_iter();
+        let op = match (it.next(), it.next()) {
+            (Some(Value::LightUserData(p)), Some(Value::Integer(op))) if p.0 == SENTINEL.0 => op,
+            _ if thread.status() == ThreadStatus::Finished => {
+                return Err("the VU coroutine ended unexpectedly".into())
+            }
+            _ => {
+                return Err(
+                    "coroutine.yield() was called outside of a coroutine the script created".into(),
+                )
+            }
+        };
+        args = match op {
+            OP_ITER_END => {
+                let ok = matches!(it.next(), Some(Value::Boolean(true)));
+                return Ok((ok, it.next().unwrap_or(Value::Nil)));
+            }
+            OP_SLEEP => {
+                let secs = match it.next() {
+                    Some(Value::Number(n)) => n,
+                    Some(Value::Integer(i)) => i as f64,
+                    _ => 0.0,
+                };
+                if secs > 0.0 && secs.is_finite() {
+                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                } else {
+                    tokio::task::yield_now().await;
+                }
+                MultiValue::new()
+            }
+            OP_HTTP => {
+                let method = it
+                    .next()
+                    .and_then(|v| v.as_string().map(|s| s.to_string_lossy()))
+                    .unwrap_or_default();
+                let (url, body, params) = (next(&mut it), next(&mut it), next(&mut it));
+                let res = Box::pin(http_call(sh, st, &method, url, body, params)).await;
+                match res {
+                    Ok(t) => MultiValue::from_vec(vec![Value::Table(t)]),
+                    Err(msg) => MultiValue::from_vec(vec![
+                        Value::Nil,
+                        Value::String(sh.lua.create_string(msg).map_err(|e| e.to_string())?),
+                    ]),
+                }
+            }
+            OP_BATCH => {
+                let list = match it.next() {
+                    Some(Value::Table(t)) => t,
+                    _ => return Err("http.batch: expected a list of requests".into()),
+                };
+                match Box::pin(batch_call(sh, st, list)).await {
+                    Ok(t) => MultiValue::from_vec(vec![Value::Table(t)]),
+                    Err(msg) => MultiValue::from_vec(vec![
+                        Value::Nil,
+                        Value::String(sh.lua.create_string(msg).map_err(|e| e.to_string())?),
+                    ]),
+                }
+            }
+            other => return Err(format!("unknown engine operation {other}")),
+        };
+    }
+}
+
+fn next(it: &mut impl Iterator<Item = Value>) -> Value {
+    it.next().unwrap_or(Value::Nil)
+}
+
+async fn http_call(
+    sh: &Shared,
+    st: &Rc<VuState>,
+    method: &str,
+    url: Value,
+    body: Value,
+    params: Value,
+) -> Result<Table, String> {
+    let p = prepare(&sh.ctx, method, url, body, params)?;
+    let client = client_for(&sh.ctx, st);
+    let hops = client.send(&p.spec, &st.jar).await;
+    for hop in &hops {
+        record(&sh.ctx, st, hop, &p.user_tags);
+    }
+    let last = hops.last().expect("a request has at least one hop");
+    to_lua(&sh.lua, last).map_err(|e| e.to_string())
+}
+
+async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table, String> {
+    let mut calls = Vec::new();
+    for item in list.sequence_values::<Table>() {
+        let item = item.map_err(|e| e.to_string())?;
+        let get = |k: &str| item.get::<Value>(k).map_err(|e| e.to_string());
+        let method = get("method")?
+            .as_string()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_else(|| "GET".into());
+        let (url, body, params) = (get("url")?, get("body")?, get("params")?);
+        calls.push(
+            async move { http_call(sh, st, &method.to_uppercase(), url, body, params).await },
+        );
+    }
+    let results = crate::exec::join_all(calls).await;
+    let out = sh.lua.create_table().map_err(|e| e.to_string())?;
+    for r in results {
+        out.push(r?).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// Creates the VUs of one worker.
+pub struct LuaFactory {
+    pub shared: Rc<Shared>,
+}
+
+impl VuFactory for LuaFactory {
+    type V = LuaVu;
+
+    fn create(&self, id_in_test: u64, _scenario: &ScenarioRun) -> Result<LuaVu, String> {
+        let ctx = &self.shared.ctx;
+        ctx.cfg
+            .run
+            .gauges
+            .max
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let state = Rc::new(VuState::new(id_in_test, id_in_test, ctx.cfg.seed));
+        LuaVu::new(self.shared.clone(), state)
+            .map_err(|e| format!("cannot create VU {id_in_test}: {e}"))
+    }
+
+    fn dropped(&self, scenario: &ScenarioRun, count: u64) {
+        let ctx = &self.shared.ctx;
+        let mut buf = ctx.buffer.borrow_mut();
+        let tags = buf.tags(vec![("scenario".into(), scenario.name.clone())]);
+        buf.add(ctx.cfg.builtins.dropped_iterations, tags, count as f64);
+    }
+}
