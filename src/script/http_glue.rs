@@ -140,9 +140,11 @@ fn read_params(
                 "text" => ResponseType::Text,
                 "binary" => ResponseType::Binary,
                 "none" => ResponseType::None,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "params.responseType: expected \"text\", \"binary\" or \"none\", got {other:?}"
-                )),
+                ))
+                }
             }
         }
         other => {

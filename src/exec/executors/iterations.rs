@@ -19,8 +19,9 @@ pub async fn run_shared<F: VuFactory>(
 ) -> Result<(), String> {
     let local = env.segment.scale(vus) as usize;
     let owned = env.segment.owned_ids(vus);
-    // This worker's share of the pool; its VUs claim from it before each iteration.
-    let left = Rc::new(Cell::new(env.segment.scale(iterations)));
+    // This worker's share of the pool follows its VUs (iteration i belongs to VU i mod vus),
+    // so a worker without VUs gets no iterations; its VUs claim from it before each one.
+    let left = Rc::new(Cell::new(share_of_iterations(iterations, vus, &owned)));
     let end = Instant::now() + max_duration;
     let mut tasks = JoinSet::new();
     for i in 0..local {
@@ -73,4 +74,33 @@ pub async fn run_per_vu<F: VuFactory>(
         env.factory.dropped(&sc, dropped);
     }
     Ok(())
+}
+
+/// Iterations of a pool of `iterations` dealt round-robin to `vus` VUs that land on the VUs
+/// numbered in `owned` (1-based).
+fn share_of_iterations(iterations: u64, vus: u64, owned: &[u64]) -> u64 {
+    owned
+        .iter()
+        .map(|&g| iterations / vus + u64::from(g - 1 < iterations % vus))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::Segment;
+
+    #[test]
+    fn iteration_shares_follow_vus_and_add_up() {
+        for (iters, vus) in [(3u64, 1u64), (50, 5), (7, 3), (10, 10)] {
+            let total: u64 = (0..2)
+                .map(|w| share_of_iterations(iters, vus, &Segment::nth(w, 2).owned_ids(vus)))
+                .sum();
+            assert_eq!(total, iters);
+        }
+        assert_eq!(
+            share_of_iterations(3, 1, &Segment::nth(0, 2).owned_ids(1)),
+            0
+        );
+    }
 }

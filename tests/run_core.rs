@@ -1,0 +1,341 @@
+//! `engine run` end to end: the real binary against a real local server, exact counts.
+
+mod common;
+use common::{start_server, Workspace};
+
+#[test]
+fn requests_seen_by_the_server_equal_http_reqs_and_iterations() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+local http = require "k6/http"
+local k6 = require "k6"
+options = {{ vus = 5, iterations = 50 }}
+function default()
+  local res = http.post("{}", json.encode({{ type = "funnel_enter", n = __ITER }}),
+    {{ headers = {{ ["Content-Type"] = "application/json" }} }})
+  k6.check(res, {{ ["status is 200"] = function(r) return r.status == 200 end }})
+end
+"#,
+            srv.url("/track")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(srv.count("/track"), 50);
+    assert_eq!(r.metric("http_reqs", "count"), 50.0);
+    assert_eq!(r.metric("iterations", "count"), 50.0);
+    assert_eq!(r.check("status is 200"), (50, 0));
+    assert_eq!(r.metric("http_req_failed", "passes"), 0.0);
+}
+
+#[test]
+fn constant_vus_for_a_duration_counts_exactly_what_the_server_saw() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            "function default() http.get('{}') sleep(0.01) end",
+            srv.url("/ok")
+        ),
+    );
+    let r = ws.run(
+        "t.lua",
+        &["--vus", "20", "--duration", "1s", "--workers", "2"],
+    );
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let seen = srv.count("/ok") as f64;
+    assert!(seen > 100.0, "only {seen} requests");
+    assert_eq!(r.metric("http_reqs", "count"), seen);
+    assert_eq!(r.metric("iterations", "count"), seen);
+}
+
+#[test]
+fn setup_data_reaches_default_and_teardown() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ vus = 2, iterations = 4 }}
+function setup() return {{ token = "T-42", list = {{ 1, 2, 3 }} }} end
+function default(data) http.post("{u}", data.token .. ":" .. #data.list) end
+function teardown(data) http.post("{t}", "teardown " .. data.token) end
+"#,
+            u = srv.url("/echo"),
+            t = srv.url("/teardown")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let reqs = srv.requests();
+    assert_eq!(
+        reqs.iter()
+            .filter(|s| s.path == "/echo" && s.body == "T-42:3")
+            .count(),
+        4
+    );
+    assert_eq!(
+        reqs.iter()
+            .filter(|s| s.path == "/teardown" && s.body == "teardown T-42")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn vu_and_iter_numbers_per_vu() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+local exec = require "k6/execution"
+options = {{ scenarios = {{ s = {{ executor = "per-vu-iterations", vus = 3, iterations = 2 }} }} }}
+function default()
+  http.get("{}?vu=" .. __VU .. "&iter=" .. __ITER .. "&id=" .. exec.vu.idInTest .. "&sc=" .. exec.scenario.name)
+end
+"#,
+            srv.url("/ok")
+        ),
+    );
+    let r = ws.run("t.lua", &["--workers", "2"]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let mut qs: Vec<String> = srv.requests().into_iter().map(|s| s.query).collect();
+    qs.sort();
+    let want: Vec<String> = (1..=3)
+        .flat_map(|vu| (0..2).map(move |it| format!("vu={vu}&iter={it}&id={vu}&sc=s")))
+        .collect();
+    assert_eq!(qs, want);
+}
+
+#[test]
+fn csrf_cookie_login_flow_in_setup_and_per_vu_jar() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ vus = 2, iterations = 4 }}
+local base = "{base}"
+local function login()
+  local csrf = http.get(base .. "/csrf")
+  local token = csrf:json().csrfToken
+  local res = http.post(base .. "/login", {{ csrfToken = token }})
+  return res
+end
+function setup()
+  local res = login()
+  return {{ cookie = res.cookies.session[1].value }}
+end
+function default(data)
+  -- the setup session, passed explicitly as in the field note
+  local me = http.get(base .. "/me", {{ cookies = {{ session = data.cookie }} }})
+  check(me, {{ ["setup session works"] = function(r) return r.status == 200 end }})
+  -- a fresh login in this VU's own jar
+  local res = login()
+  check(res, {{ ["login ok"] = function(r) return r.status == 200 end }})
+  local me2 = http.get(base .. "/me")
+  check(me2, {{ ["jar session works"] = function(r) return r.status == 200 end }})
+end
+"#,
+            base = format!("http://{}", srv.addr)
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.check("setup session works"), (4, 0));
+    assert_eq!(r.check("login ok"), (4, 0));
+    assert_eq!(r.check("jar session works"), (4, 0));
+}
+
+#[test]
+fn the_cookie_jar_is_reset_between_iterations() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ vus = 1, iterations = 3 }}
+local base = "{base}"
+function default()
+  if __ITER == 0 then
+    http.get(base .. "/csrf")
+  end
+  http.get(base .. "/probe")
+end
+"#,
+            base = format!("http://{}", srv.addr)
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let probes: Vec<String> = srv
+        .requests()
+        .into_iter()
+        .filter(|s| s.path == "/probe")
+        .map(|s| s.cookie)
+        .collect();
+    assert_eq!(
+        probes,
+        vec!["csrf=tok123".to_string(), String::new(), String::new()]
+    );
+}
+
+#[test]
+fn seed_makes_runs_repeat_exactly() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ scenarios = {{ s = {{ executor = "per-vu-iterations", vus = 4, iterations = 3 }} }} }}
+function default()
+  http.post("{}", __VU .. ":" .. math.random(1, 1000000) .. ":" .. string.format("%.6f", math.random()))
+end
+"#,
+            srv.url("/seeded")
+        ),
+    );
+    let bodies = |seed: &str, workers: &str| {
+        let before = srv.requests().len();
+        let r = ws.run("t.lua", &["--seed", seed, "--workers", workers]);
+        assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+        let mut b: Vec<String> = srv.requests()[before..]
+            .iter()
+            .map(|s| s.body.clone())
+            .collect();
+        b.sort();
+        b
+    };
+    let a = bodies("7", "1");
+    let b = bodies("7", "2");
+    let c = bodies("8", "2");
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, b, "same seed, different worker split: same journeys");
+    assert_ne!(a, c, "another seed: other numbers");
+}
+
+#[test]
+fn ramping_vus_reach_every_target_vu() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ stages = {{ {{ duration = "1s", target = 4 }}, {{ duration = "1s", target = 4 }}, {{ duration = "500ms", target = 0 }} }} }}
+function default() http.get("{}?vu=" .. __VU) sleep(0.05) end
+"#,
+            srv.url("/ok")
+        ),
+    );
+    let r = ws.run("t.lua", &["--workers", "2"]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let mut vus: Vec<String> = srv.requests().into_iter().map(|s| s.query).collect();
+    vus.sort();
+    vus.dedup();
+    assert_eq!(vus, vec!["vu=1", "vu=2", "vu=3", "vu=4"]);
+    assert_eq!(r.metric("vus_max", "value"), 4.0);
+    assert_eq!(r.metric("vus", "max"), 4.0);
+    assert_eq!(r.metric("http_reqs", "count"), srv.count("/ok") as f64);
+}
+
+#[test]
+fn redirects_are_followed_and_each_hop_counted() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+function default()
+  local r = http.get("{u}")
+  check(r, {{ ["landed"] = function(r) return r.status == 200 and r.body == "ok" end }})
+  local n = http.get("{u}", {{ redirects = 0 }})
+  check(n, {{ ["not followed"] = function(r) return r.status == 302 end }})
+end
+"#,
+            u = srv.url("/redirect")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.check("landed"), (1, 0));
+    assert_eq!(r.check("not followed"), (1, 0));
+    assert_eq!(srv.count("/redirect"), 2);
+    assert_eq!(srv.count("/ok"), 1);
+    assert_eq!(r.metric("http_reqs", "count"), 3.0);
+}
+
+#[test]
+fn json_module_and_response_json() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+function default()
+  local r = http.get("{u}")
+  local d = r:json()
+  check(d, {{
+    ["nested"] = function(d) return d.a.b[3] == 3 end,
+    ["selector"] = function() return r:json("a.b.0") == 1 end,
+    ["null kept"] = function(d) return d.nothing == json.null end,
+    ["roundtrip"] = function(d) return json.decode(json.encode(d)).name == "x" end,
+    ["array stays array"] = function(d) return json.encode(d.a.b) == "[1,2,3]" end,
+  }})
+end
+"#,
+            u = srv.url("/json")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    for c in [
+        "nested",
+        "selector",
+        "null kept",
+        "roundtrip",
+        "array stays array",
+    ] {
+        assert_eq!(r.check(c), (1, 0), "check {c}");
+    }
+}
+
+#[test]
+fn require_finds_the_script_folder_and_lib() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "lib/config.lua",
+        &format!(
+            "local M = {{}}\nM.URL = '{}'\nreturn M\n",
+            srv.url("/from-lib")
+        ),
+    );
+    ws.write(
+        "lua/helper.lua",
+        "local M = {}\nfunction M.path() return '/x' end\nreturn M\n",
+    );
+    ws.write(
+        "lua/t.lua",
+        "local cfg = require 'config'\nlocal h = require 'helper'\nlocal data = open('data.txt')\nfunction default() http.post(cfg.URL, data .. h.path()) end\n",
+    );
+    ws.write("lua/data.txt", "payload");
+    let r = ws.run("lua/t.lua", &[]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].body, "payload/x");
+}
