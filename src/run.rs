@@ -23,6 +23,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         )));
     }
     let env = script_env(&args)?;
+    let cli = cli_settings(&args)?;
     let policy = parse_policy(&args.connections)?;
     let registry = Arc::new(Registry::default());
     let builtins = Builtins::register(&registry);
@@ -45,7 +46,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
 
     // The main thread's own state reads the options and later runs setup and teardown.
     let main_script = Script::load(cfg.clone(), agg.tx.clone(), interner.clone(), usize::MAX)?;
-    let plan = build_plan(&main_script, &args, &env)?;
+    let plan = build_plan(&main_script, &args, &env, cli)?;
     let before = (
         cfg.user_agent.clone(),
         cfg.discard_response_bodies,
@@ -245,8 +246,12 @@ fn cli_settings(args: &RunArgs) -> Result<ExecSettings> {
     })
 }
 
-fn build_plan(script: &Script, args: &RunArgs, env: &BTreeMap<String, String>) -> Result<Plan> {
-    let cli = cli_settings(args)?;
+fn build_plan(
+    script: &Script,
+    args: &RunArgs,
+    env: &BTreeMap<String, String>,
+    cli: ExecSettings,
+) -> Result<Plan> {
     let plan = options::consolidate(&script.options()?, env, cli)?;
     for sc in &plan.scenarios {
         if script.function(&sc.exec).is_none() {

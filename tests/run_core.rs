@@ -146,7 +146,7 @@ function default(data)
   check(me2, {{ ["jar session works"] = function(r) return r.status == 200 end }})
 end
 "#,
-            base = format!("http://{}", srv.addr)
+            base = srv.url("")
         ),
     );
     let r = ws.run("t.lua", &[]);
@@ -173,7 +173,7 @@ function default()
   http.get(base .. "/probe")
 end
 "#,
-            base = format!("http://{}", srv.addr)
+            base = srv.url("")
         ),
     );
     let r = ws.run("t.lua", &[]);

@@ -18,6 +18,7 @@ pub struct VuTask {
 impl VuTask {
     /// Spawns the loop into `set` (on the worker's LocalSet). `want` is asked before every
     /// iteration; the loop ends when it says no or the run stops.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub fn spawn<V: Vu + 'static>(
         set: &mut JoinSet<()>,
         vu: Rc<RefCell<V>>,
@@ -29,6 +30,8 @@ impl VuTask {
         let guard = ActiveGuard::new(run.clone(), running.clone());
         let abort = set.spawn_local(async move {
             let guard = guard;
+            // The task owns the VU for its whole life: no other borrow exists while it runs
+            // (a VU gets a new task only after this one ended), so holding it across awaits is safe.
             let mut vu = vu.borrow_mut();
             while want() && run.stop_level() == Stop::Running {
                 guard.busy.set(true);

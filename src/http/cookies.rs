@@ -65,7 +65,7 @@ impl CookieJar {
             .filter(|c| path_match(path, &c.path))
             .filter(|c| secure || !c.secure)
             .collect();
-        hits.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        hits.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         hits.into_iter()
             .map(|c| (c.name.clone(), c.value.clone()))
             .collect()

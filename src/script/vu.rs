@@ -148,12 +148,16 @@ impl Vu for LuaVu {
             Err(CallError::Abort(msg)) => Outcome::Aborted(msg),
             Err(CallError::Script(msg)) | Err(CallError::Engine(msg)) => {
                 if ctx.errors.allow() {
+                    let text = tidy_traceback(&msg);
+                    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+                    let secs = ctx.cfg.started.elapsed().as_secs();
                     eprintln!(
-                        "ERRO[{:04}] {}  source=stacktrace vu={}",
-                        ctx.cfg.started.elapsed().as_secs(),
-                        tidy_traceback(&msg),
+                        "ERRO[{secs:04}] {first}  vu={} source=stacktrace",
                         st.id_in_test
                     );
+                    if !rest.is_empty() {
+                        eprintln!("\t{rest}");
+                    }
                 }
                 Outcome::Failed
             }

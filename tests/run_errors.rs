@@ -1,0 +1,226 @@
+//! Bad input and failures: one clear line, k6's exit codes, and the run goes on where k6's does.
+
+mod common;
+use common::{start_server, Workspace};
+
+#[test]
+fn syntax_error_names_file_and_line_with_exit_107() {
+    let ws = Workspace::new();
+    ws.write(
+        "bad.lua",
+        "local x = 1\nfunction default(\n  http.get('x')\nend\n",
+    );
+    let r = ws.run("bad.lua", &[]);
+    assert_eq!(r.code, 107);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("engine:"))
+        .unwrap_or("");
+    assert!(line.contains("bad.lua:3:"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_script_and_module_are_clear() {
+    let ws = Workspace::new();
+    let r = ws.run("nope.lua", &[]);
+    assert_eq!(r.code, 107);
+    assert!(r.stderr.contains("nope.lua"), "{}", r.stderr);
+    ws.write(
+        "m.lua",
+        "local x = require 'no_such_module'\nfunction default() end\n",
+    );
+    let r = ws.run("m.lua", &[]);
+    assert_eq!(r.code, 107);
+    assert!(
+        r.stderr.contains("m.lua:1:") && r.stderr.contains("no_such_module"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_options_are_config_errors_naming_the_option() {
+    let ws = Workspace::new();
+    ws.write("t.lua", "function default() end\n");
+    for (args, needle) in [
+        (vec!["--duration", "10x"], "--duration"),
+        (vec!["--vus", "-3", "--duration", "1s"], "--vus"),
+        (vec!["--stage", "abc"], "--stage"),
+        (vec!["--bogus"], "--bogus"),
+        (vec!["--env", "1BAD=x"], "--env"),
+    ] {
+        let r = ws.run("t.lua", &args);
+        assert_eq!(r.code, 104, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "one line: {}", r.stderr);
+    }
+    ws.write(
+        "o.lua",
+        "options = { vus = -2, duration = '1s' }\nfunction default() end\n",
+    );
+    let r = ws.run("o.lua", &[]);
+    assert_eq!(r.code, 104);
+    assert!(r.stderr.contains("vus"), "{}", r.stderr);
+    ws.write("s.lua", "options = { scenarios = { a = { executor = 'constant-vus', vus = 1, duration = '1s', exec = 'nothere' } } }\nfunction default() end\n");
+    let r = ws.run("s.lua", &[]);
+    assert_eq!(r.code, 104);
+    assert!(
+        r.stderr.contains("scenario a") && r.stderr.contains("nothere"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn error_in_init_or_setup_aborts_with_107() {
+    let ws = Workspace::new();
+    ws.write(
+        "i.lua",
+        "local t = nil\nlocal x = t.field\nfunction default() end\n",
+    );
+    let r = ws.run("i.lua", &[]);
+    assert_eq!(r.code, 107);
+    assert!(r.stderr.contains("i.lua:2:"), "{}", r.stderr);
+    ws.write(
+        "s.lua",
+        "function setup()\n  error('no login')\nend\nfunction default() end\n",
+    );
+    let r = ws.run("s.lua", &[]);
+    assert_eq!(r.code, 107);
+    assert!(
+        r.stderr.contains("s.lua:2:") && r.stderr.contains("no login"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_iteration_error_ends_only_that_iteration() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            "options = {{ vus = 2, iterations = 10 }}\nfunction default()\n  http.get('{}')\n  if __ITER % 2 == 0 then\n    local t = nil\n    return t.x\n  end\nend\n",
+            srv.url("/ok")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(srv.count("/ok"), 10);
+    assert_eq!(r.metric("http_reqs", "count"), 10.0);
+    let completed = r.metric("iterations", "count");
+    assert!((4.0..=6.0).contains(&completed), "completed {completed}");
+    assert!(r.stderr.contains("t.lua:6:"), "{}", r.stderr);
+    assert!(r.stderr.contains("stack traceback"), "{}", r.stderr);
+}
+
+#[test]
+fn thousands_of_failing_iterations_do_not_flood_stderr() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { vus = 50, iterations = 5000 }\nfunction default() error('boom') end\n",
+    );
+    let r = ws.run("t.lua", &["--workers", "1"]);
+    assert_eq!(r.code, 0);
+    let errors = r.stderr.lines().filter(|l| l.starts_with("ERRO")).count();
+    assert!(errors <= 10, "{errors} error lines");
+    assert!(
+        r.stderr.contains("more iteration errors were not printed"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn refused_connections_and_timeouts_are_status_0_with_k6_error_codes() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+function default()
+  local r = http.get("http://127.0.0.1:1/")
+  check(r, {{ ["refused"] = function(r) return r.status == 0 and r.error_code == 1212 and r.error ~= "" end }})
+  local t = http.get("{slow}", {{ timeout = "200ms" }})
+  check(t, {{ ["timeout"] = function(r) return r.status == 0 and r.error_code == 1050 end }})
+  local n = http.get("{nf}")
+  check(n, {{ ["404 code"] = function(r) return r.status == 404 and r.error_code == 1404 end }})
+end
+"#,
+            slow = srv.url("/slow?ms=2000"),
+            nf = srv.url("/status/404")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for c in ["refused", "timeout", "404 code"] {
+        assert_eq!(r.check(c), (1, 0), "check {c}: {}", r.stderr);
+    }
+    assert_eq!(r.metric("http_reqs", "count"), 3.0);
+    assert_eq!(r.metric("http_req_failed", "passes"), 3.0);
+}
+
+#[test]
+fn test_abort_stops_the_run_with_108_and_teardown_still_runs() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            "local exec = require 'k6/execution'\noptions = {{ vus = 2, duration = '30s' }}\nfunction default()\n  if __ITER == 2 then exec.test.abort('enough') end\n  sleep(0.01)\nend\nfunction teardown() http.get('{}') end\n",
+            srv.url("/teardown")
+        ),
+    );
+    let started = std::time::Instant::now();
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 108, "{}", r.stderr);
+    assert!(r.stderr.contains("enough"), "{}", r.stderr);
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the abort did not stop the 30s run"
+    );
+    assert_eq!(srv.count("/teardown"), 1);
+}
+
+#[test]
+fn http_in_init_code_is_a_clear_error() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "local r = http.get('http://127.0.0.1:1/')\nfunction default() end\n",
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 107);
+    assert!(
+        r.stderr.contains("t.lua:1:") && r.stderr.contains("init code"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn metric_name_and_type_clashes_are_errors() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "local a = Rate('x')\nlocal b = Counter('x')\nfunction default() end\n",
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 107);
+    assert!(
+        r.stderr.contains("t.lua:2:") && r.stderr.contains("already registered"),
+        "{}",
+        r.stderr
+    );
+    ws.write(
+        "n.lua",
+        "local a = Trend('bad-name')\nfunction default() end\n",
+    );
+    let r = ws.run("n.lua", &[]);
+    assert!(r.stderr.contains("invalid metric name"), "{}", r.stderr);
+}
