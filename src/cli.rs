@@ -19,6 +19,24 @@ pub struct Cli {
 pub enum Command {
     /// Run a load test script.
     Run(RunArgs),
+    /// Serve the reference funnel server (tracking + dashboard API) on loopback.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: String,
+    /// SQLite file for the event log (default: in memory, gone when the server stops).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// How long an exit stays a pending (reversible) bounce before it is final.
+    #[arg(long = "bounce-ttl", default_value = "30m", value_name = "DURATION")]
+    pub bounce_ttl: String,
+    /// How long a silent session stays live.
+    #[arg(long = "session-ttl", default_value = "60s", value_name = "DURATION")]
+    pub session_ttl: String,
 }
 
 #[derive(Args, Debug, Clone, Default)]

@@ -9,7 +9,8 @@
 //! - [`http`]: the HTTP client: pools, redirects, cookies, k6 error codes.
 //! - [`metrics`]: registry, worker buffers, the aggregator, HDR sinks, snapshots.
 //! - [`report`]: end-of-test summary and its JSON export.
-//! - [`run`]: wires the above into `engine run`.
+//! - [`target`]: the reference funnel server (`engine serve`), standalone.
+//! - [`run`]: wires the above into `engine run`; [`serve`] into `engine serve`.
 
 pub mod cli;
 pub mod error;
@@ -20,10 +21,13 @@ pub mod options;
 pub mod report;
 pub mod run;
 pub mod script;
+pub mod serve;
+pub mod target;
 
 /// Runs one CLI command; returns the process exit code.
 pub fn main_command(cli: cli::Cli) -> error::Result<u8> {
     match cli.command {
         cli::Command::Run(args) => run::run(args),
+        cli::Command::Serve(args) => serve::serve(args),
     }
 }
