@@ -10,13 +10,18 @@ pub struct ErrorCode {
 /// k6: 1000 generic, 1020 invalid URL, 1050 request timeout, 1101 no IP for host,
 /// 1210 dial error, 1211 dial timeout, 1212 connection refused, 1220 reset by peer,
 /// 1201 broken pipe.
-pub fn classify(err: &reqwest::Error, url: &str) -> ErrorCode {
+pub fn classify(err: &(dyn std::error::Error + 'static), url: &str) -> ErrorCode {
     let chain = chain_text(err);
     let lower = chain.to_lowercase();
     let io_kind = io_error_kind(err);
-    let (code, message) = if err.is_timeout() {
-        (1050, "request timeout".to_string())
-    } else if err.is_builder() || lower.contains("relative url") || lower.contains("invalid url") {
+    let is_connect =
+        lower.contains("client error (connect)") || lower.contains("tcp connect error");
+    let (code, message) = if matches!(io_kind, Some(std::io::ErrorKind::TimedOut)) {
+        (
+            if is_connect { 1211 } else { 1050 },
+            "request timeout".to_string(),
+        )
+    } else if lower.contains("relative url") || lower.contains("invalid url") {
         (1020, format!("invalid URL {url:?}"))
     } else if lower.contains("too many open files") {
         (
@@ -44,7 +49,7 @@ pub fn classify(err: &reqwest::Error, url: &str) -> ErrorCode {
         (1201, format!("write {url}: broken pipe"))
     } else if lower.contains("dns error") || lower.contains("failed to lookup") {
         (1101, format!("lookup {url}: no such host"))
-    } else if err.is_connect() {
+    } else if is_connect {
         (1210, format!("dial {url}: {}", last_cause(err)))
     } else if lower.contains("connection closed")
         || lower.contains("incomplete message")

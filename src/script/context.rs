@@ -38,6 +38,8 @@ pub struct WorkerCtx {
     pub init_rng: RefCell<SmallRng>,
     pub errors: ErrorLog,
     pub worker_index: usize,
+    /// Tag sets of HTTP samples by a hash of what varies (see `http_glue::record`).
+    pub http_tags: RefCell<std::collections::HashMap<u64, TagSetId>>,
 }
 
 impl WorkerCtx {

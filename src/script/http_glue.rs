@@ -5,9 +5,10 @@ use super::context::{VuState, WorkerCtx};
 use super::lua_err;
 use super::tags::{plain, table_pairs};
 use crate::http::{Client, ConnectionPolicy, RequestSpec, Response, ResponseType};
+use crate::metrics::TagSetId;
 use crate::options::duration;
+use hyper::Method;
 use mlua::{Lua, Table, Value};
-use reqwest::Method;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -194,26 +195,8 @@ pub fn client_for(ctx: &WorkerCtx, vu: &VuState) -> Client {
 pub fn record(ctx: &WorkerCtx, vu: &VuState, res: &Response, user_tags: &[(String, String)]) {
     let b = &ctx.cfg.builtins;
     let expected = res.error.is_none() && (200..400).contains(&res.status);
-    let mut pairs = super::api::base_pairs(Some(vu));
-    pairs.push(("method".into(), res.method.to_string()));
-    pairs.push(("status".into(), res.status.to_string()));
-    pairs.push(("url".into(), res.url.clone()));
-    pairs.push(("name".into(), res.url.clone()));
-    pairs.push(("expected_response".into(), expected.to_string()));
-    if !res.proto.is_empty() {
-        pairs.push(("proto".into(), res.proto.to_string()));
-    }
-    let code = res.error_code();
-    if code != 0 {
-        pairs.push(("error_code".into(), code.to_string()));
-    }
-    // A `name` tag also replaces `url` (k6's way to group dynamic URLs).
-    if let Some((_, name)) = user_tags.iter().find(|(k, _)| k == "name") {
-        pairs.push(("url".into(), name.clone()));
-    }
-    pairs.extend(user_tags.iter().cloned());
+    let tags = http_tags(ctx, vu, res, expected, user_tags);
     let mut buf = ctx.buffer.borrow_mut();
-    let tags = buf.tags(pairs);
     let t = &res.timings;
     buf.add(b.http_reqs, tags, 1.0);
     buf.add(b.http_req_duration, tags, t.duration);
@@ -224,73 +207,186 @@ pub fn record(ctx: &WorkerCtx, vu: &VuState, res: &Response, user_tags: &[(Strin
     buf.add(b.data_received, tags, res.bytes_received as f64);
 }
 
-/// The script's view of a response (the prelude adds the `json()` method).
-pub fn to_lua(lua: &Lua, res: &Response) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 12)?;
+/// The tag set of an HTTP sample, from a worker-local cache keyed by a hash of what varies
+/// (base tags, method, status, url, proto, error code, user tags): strings are built only
+/// the first time a combination is seen.
+fn http_tags(
+    ctx: &WorkerCtx,
+    vu: &VuState,
+    res: &Response,
+    expected: bool,
+    user_tags: &[(String, String)],
+) -> TagSetId {
+    let base = super::tags::custom_tags(ctx, Some(vu), None).expect("base tags need no Lua");
+    let code = res.error_code();
+    let mut h = Fnv::default();
+    h.add(&base.0.to_le_bytes());
+    h.add(res.method.as_str().as_bytes());
+    h.add(&res.status.to_le_bytes());
+    h.add(res.url.as_bytes());
+    h.add(res.proto.as_bytes());
+    h.add(&code.to_le_bytes());
+    for (k, v) in user_tags {
+        h.add(k.as_bytes());
+        h.add(v.as_bytes());
+    }
+    let key = h.0;
+    if let Some(&id) = ctx.http_tags.borrow().get(&key) {
+        return id;
+    }
+    let mut pairs = super::api::base_pairs(Some(vu));
+    pairs.push(("method".into(), res.method.to_string()));
+    pairs.push(("status".into(), res.status.to_string()));
+    pairs.push(("url".into(), res.url.clone()));
+    pairs.push(("name".into(), res.url.clone()));
+    pairs.push(("expected_response".into(), expected.to_string()));
+    if !res.proto.is_empty() {
+        pairs.push(("proto".into(), res.proto.to_string()));
+    }
+    if code != 0 {
+        pairs.push(("error_code".into(), code.to_string()));
+    }
+    // A `name` tag also replaces `url` (k6's way to group dynamic URLs).
+    if let Some((_, name)) = user_tags.iter().find(|(k, _)| k == "name") {
+        pairs.push(("url".into(), name.clone()));
+    }
+    pairs.extend(user_tags.iter().cloned());
+    let id = ctx.buffer.borrow_mut().tags(pairs);
+    let mut cache = ctx.http_tags.borrow_mut();
+    if cache.len() >= 65_536 {
+        cache.clear(); // unbounded URL cardinality must not grow memory without end
+    }
+    cache.insert(key, id);
+    id
+}
+
+/// FNV-1a: a fast, allocation-free hash for the tag cache key.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn add(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator, so ("ab","c") and ("a","bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+/// The parts of a response that scripts rarely read: turned into Lua tables only on first
+/// access (the prelude's `Response.__index` asks `E.res_extra`).
+pub struct ResponseExtra {
+    headers: Vec<(String, String)>,
+    cookies: Vec<crate::http::Cookie>,
+    method: String,
+}
+
+impl mlua::UserData for ResponseExtra {}
+
+/// The script's view of a response: the fields every script reads, eagerly; headers,
+/// cookies and request lazily (see [`extra_field`]).
+pub fn to_lua(lua: &Lua, res: Response) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, 10)?;
     t.set("status", res.status)?;
-    t.set("status_text", res.status_text.as_str())?;
     t.set("url", res.url.as_str())?;
     t.set("proto", res.proto)?;
-    match &res.body {
-        Some(b) => t.set("body", lua.create_string(b)?)?,
-        None => t.set("body", Value::Nil)?,
+    if let Some(b) = &res.body {
+        t.set("body", lua.create_string(b)?)?;
     }
-    let headers = lua.create_table_with_capacity(0, res.headers.len())?;
-    for (k, v) in &res.headers {
-        // Repeated headers are joined as Go's Header.Get would show them.
-        let joined = match headers.get::<Option<String>>(k.as_str())? {
-            Some(prev) => format!("{prev}, {v}"),
-            None => v.clone(),
-        };
-        headers.set(k.as_str(), joined)?;
-    }
-    t.set("headers", headers)?;
-    let cookies = lua.create_table()?;
-    for c in &res.set_cookies {
-        let list: Table = match cookies.get::<Option<Table>>(c.name.as_str())? {
-            Some(l) => l,
-            None => {
-                let l = lua.create_table()?;
-                cookies.set(c.name.as_str(), &l)?;
-                l
-            }
-        };
-        let ct = lua.create_table()?;
-        ct.set("name", c.name.as_str())?;
-        ct.set("value", c.value.as_str())?;
-        ct.set("domain", c.domain.as_str())?;
-        ct.set("path", c.path.as_str())?;
-        ct.set("http_only", c.http_only)?;
-        ct.set("secure", c.secure)?;
-        list.push(ct)?;
-    }
-    t.set("cookies", cookies)?;
     t.set(
         "error",
         res.error.as_ref().map_or("", |e| e.message.as_str()),
     )?;
     t.set("error_code", res.error_code())?;
+    t.set("status_text", res.status_text.as_str())?;
     let tm = lua.create_table_with_capacity(0, 7)?;
     let x = &res.timings;
-    tm.set("duration", x.duration)?;
-    tm.set("waiting", x.waiting)?;
-    tm.set("receiving", x.receiving)?;
-    tm.set("sending", x.sending)?;
-    tm.set("blocked", x.blocked)?;
-    tm.set("connecting", x.connecting)?;
-    tm.set("tls_handshaking", x.tls_handshaking)?;
+    tm.raw_set("duration", x.duration)?;
+    tm.raw_set("waiting", x.waiting)?;
+    tm.raw_set("receiving", x.receiving)?;
+    tm.raw_set("sending", x.sending)?;
+    tm.raw_set("blocked", x.blocked)?;
+    tm.raw_set("connecting", x.connecting)?;
+    tm.raw_set("tls_handshaking", x.tls_handshaking)?;
     t.set("timings", tm)?;
-    let req = lua.create_table()?;
-    req.set("method", res.method.as_str())?;
-    req.set("url", res.url.as_str())?;
-    t.set("request", req)?;
+    let extra = ResponseExtra {
+        headers: res.headers,
+        cookies: res.set_cookies,
+        method: res.method.to_string(),
+    };
+    t.set("_extra", lua.create_userdata(extra)?)?;
     Ok(t)
 }
 
-/// `http.cookieJar()` primitives on the running VU's jar.
+/// Builds `headers`, `cookies` or `request` of a response on first access.
+pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
+    let Ok(ud) = res.raw_get::<mlua::AnyUserData>("_extra") else {
+        return Ok(Value::Nil);
+    };
+    let extra = ud.borrow::<ResponseExtra>()?;
+    let v = match key {
+        "headers" => {
+            let headers = lua.create_table_with_capacity(0, extra.headers.len())?;
+            for (k, v) in &extra.headers {
+                // Repeated headers are joined as Go's Header.Get would show them.
+                let joined = match headers.raw_get::<Option<String>>(k.as_str())? {
+                    Some(prev) => format!("{prev}, {v}"),
+                    None => v.clone(),
+                };
+                headers.raw_set(k.as_str(), joined)?;
+            }
+            headers
+        }
+        "cookies" => {
+            let cookies = lua.create_table()?;
+            for c in &extra.cookies {
+                let list: Table = match cookies.raw_get::<Option<Table>>(c.name.as_str())? {
+                    Some(l) => l,
+                    None => {
+                        let l = lua.create_table()?;
+                        cookies.raw_set(c.name.as_str(), &l)?;
+                        l
+                    }
+                };
+                let ct = lua.create_table()?;
+                ct.raw_set("name", c.name.as_str())?;
+                ct.raw_set("value", c.value.as_str())?;
+                ct.raw_set("domain", c.domain.as_str())?;
+                ct.raw_set("path", c.path.as_str())?;
+                ct.raw_set("http_only", c.http_only)?;
+                ct.raw_set("secure", c.secure)?;
+                list.raw_push(ct)?;
+            }
+            cookies
+        }
+        "request" => {
+            let req = lua.create_table()?;
+            req.raw_set("method", extra.method.as_str())?;
+            req.raw_set("url", res.raw_get::<Value>("url")?)?;
+            req
+        }
+        _ => return Ok(Value::Nil),
+    };
+    res.raw_set(key, &v)?;
+    Ok(Value::Table(v))
+}
+
+/// `http.cookieJar()` primitives on the running VU's jar, and lazy response fields.
 pub fn register_jar(lua: &Lua, e: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()> {
+    e.set(
+        "res_extra",
+        lua.create_function(|lua, (t, k): (Table, String)| extra_field(lua, &t, &k))?,
+    )?;
     fn host_path(url: &str) -> Option<(String, String, bool)> {
-        let u = reqwest::Url::parse(url).ok()?;
+        let u = url::Url::parse(url).ok()?;
         Some((
             u.host_str()?.to_string(),
             u.path().to_string(),

@@ -59,6 +59,7 @@ impl Script {
             current: RefCell::new(None),
             errors: ErrorLog::new(),
             worker_index,
+            http_tags: RefCell::default(),
         });
         let vu_main = Rc::new(RefCell::new(None));
         let install = || -> mlua::Result<()> {

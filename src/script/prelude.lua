@@ -90,7 +90,14 @@ k6.randomSeed = E.random_seed
 
 ---------------------------------------------------------------- k6/http
 local Response = {}
-Response.__index = Response
+local res_extra = E.res_extra
+-- headers, cookies and request are built on first access (most scripts never read them).
+Response.__index = function(t, k)
+  local m = Response[k]
+  if m ~= nil then return m end
+  if k == "headers" or k == "cookies" or k == "request" then return res_extra(t, k) end
+  return nil
+end
 
 function Response:json(selector)
   if self.body == nil then error("the response has no body (responseType 'none'?)", 2) end

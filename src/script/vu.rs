@@ -282,11 +282,11 @@ async fn http_call(
 ) -> Result<Table, String> {
     let p = prepare(&sh.ctx, method, url, body, params)?;
     let client = client_for(&sh.ctx, st);
-    let hops = client.send(&p.spec, &st.jar).await;
+    let mut hops = client.send(&p.spec, &st.jar).await;
     for hop in &hops {
         record(&sh.ctx, st, hop, &p.user_tags);
     }
-    let last = hops.last().expect("a request has at least one hop");
+    let last = hops.pop().expect("a request has at least one hop");
     to_lua(&sh.lua, last).map_err(|e| e.to_string())
 }
 
