@@ -45,8 +45,9 @@ impl VuTask {
                         run.abort(reason);
                     }
                 }
-                // Let other tasks run even if an iteration never awaited.
-                tokio::task::yield_now().await;
+                // Let other tasks run when this one used its scheduling budget (an iteration
+                // that never awaits would otherwise starve them).
+                tokio::task::consume_budget().await;
             }
         });
         VuTask { abort, running }

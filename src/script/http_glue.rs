@@ -260,6 +260,17 @@ fn http_tags(
     id
 }
 
+/// A cache key for a tag set derived from `base` plus some byte strings.
+pub fn tag_key(base: TagSetId, parts: &[&[u8]]) -> u64 {
+    let mut h = Fnv::default();
+    h.add(b"check");
+    h.add(&base.0.to_le_bytes());
+    for p in parts {
+        h.add(p);
+    }
+    h.0
+}
+
 /// FNV-1a: a fast, allocation-free hash for the tag cache key.
 struct Fnv(u64);
 

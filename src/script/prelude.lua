@@ -117,16 +117,27 @@ end
 
 local http = {}
 
-function http.request(method, url, body, params)
-  return wrap_response(suspend("http." .. string.lower(method) .. "()", OP_HTTP, string.upper(method), url, body, params))
+-- One closure per method, so the error location (level 3 in suspend) is the script's line.
+local function with_body(method, what)
+  return function(url, body, params)
+    return wrap_response(suspend(what, OP_HTTP, method, url, body, params))
+  end
 end
-function http.get(url, params) return http.request("GET", url, nil, params) end
-function http.head(url, params) return http.request("HEAD", url, nil, params) end
-function http.post(url, body, params) return http.request("POST", url, body, params) end
-function http.put(url, body, params) return http.request("PUT", url, body, params) end
-function http.patch(url, body, params) return http.request("PATCH", url, body, params) end
-function http.del(url, body, params) return http.request("DELETE", url, body, params) end
-function http.options(url, body, params) return http.request("OPTIONS", url, body, params) end
+local function without_body(method, what)
+  return function(url, params)
+    return wrap_response(suspend(what, OP_HTTP, method, url, nil, params))
+  end
+end
+http.get = without_body("GET", "http.get()")
+http.head = without_body("HEAD", "http.head()")
+http.post = with_body("POST", "http.post()")
+http.put = with_body("PUT", "http.put()")
+http.patch = with_body("PATCH", "http.patch()")
+http.del = with_body("DELETE", "http.del()")
+http.options = with_body("OPTIONS", "http.options()")
+function http.request(method, url, body, params)
+  return wrap_response(suspend("http.request()", OP_HTTP, string.upper(method), url, body, params))
+end
 
 -- http.batch({ {"GET", url}, {method="POST", url=..., body=..., params=...}, "http://..." })
 function http.batch(requests)
