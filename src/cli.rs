@@ -97,6 +97,9 @@ pub struct RunArgs {
     /// Trend statistics in the summary, e.g. avg,min,med,max,p(90),p(95),p(99).
     #[arg(long = "summary-trend-stats", value_name = "STATS")]
     pub summary_trend_stats: Option<String>,
+    /// Do not evaluate thresholds.
+    #[arg(long = "no-thresholds")]
+    pub no_thresholds: bool,
     /// Do not run setup().
     #[arg(long = "no-setup")]
     pub no_setup: bool,

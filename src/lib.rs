@@ -23,6 +23,7 @@ pub mod run;
 pub mod script;
 pub mod serve;
 pub mod target;
+pub mod thresholds;
 
 /// Runs one CLI command; returns the process exit code.
 pub fn main_command(cli: cli::Cli) -> error::Result<u8> {

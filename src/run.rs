@@ -9,6 +9,7 @@ use crate::metrics::{Aggregator, AggregatorHandle, Builtins, Registry, Snapshot,
 use crate::options::{self, ExecSettings, Plan, Stage};
 use crate::report;
 use crate::script::{CallError, LuaFactory, Script, Shared, WorkerConfig};
+use crate::thresholds::{self, Threshold, Verdict};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +48,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
     // The main thread's own state reads the options and later runs setup and teardown.
     let main_script = Script::load(cfg.clone(), agg.tx.clone(), interner.clone(), usize::MAX)?;
     let plan = build_plan(&main_script, &args, &env, cli)?;
+    let thresholds = if args.no_thresholds {
+        Vec::new()
+    } else {
+        thresholds::parse_all(&plan.thresholds, &cfg.registry).map_err(Error::config)?
+    };
     let before = (
         cfg.user_agent.clone(),
         cfg.discard_response_bodies,
@@ -117,7 +123,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
     workers.start(Some(setup_data.clone()));
     let progress =
         report::progress::Progress::start(run.clone(), plan.max_vus(), args.quiet, started);
-    let workers_result = local.block_on(&rt, wait_with_signals(workers, run.clone()));
+    let watch = watch_thresholds(&agg, &thresholds, &run);
+    let workers_result = local.block_on(&rt, wait_with_signals(workers, run.clone(), watch));
     progress.stop();
     workers_result?;
 
@@ -141,24 +148,39 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     drop(main_script);
     let snapshot = agg.finish();
-    finish_report(&args, &plan, &snapshot, &run)
+    let verdicts = thresholds::evaluate(&thresholds, &snapshot);
+    finish_report(&args, &plan, &snapshot, &verdicts, &run)
 }
 
-fn finish_report(args: &RunArgs, plan: &Plan, snap: &Snapshot, run: &RunState) -> Result<u8> {
+fn finish_report(
+    args: &RunArgs,
+    plan: &Plan,
+    snap: &Snapshot,
+    verdicts: &[Verdict],
+    run: &RunState,
+) -> Result<u8> {
     let trend_stats = match &args.summary_trend_stats {
         Some(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
         None => plan.summary_trend_stats.clone(),
     };
     if !args.no_summary {
-        report::summary::write(&mut std::io::stdout(), snap, &trend_stats, run);
+        report::summary::write(&mut std::io::stdout(), snap, verdicts, &trend_stats, run);
     }
     if let Some(path) = &args.summary_export {
-        let text = report::export::summary_json(snap, &trend_stats);
+        let text = report::export::summary_json(snap, verdicts, &trend_stats);
         std::fs::write(path, text)
             .map_err(|e| Error::generic(format!("--summary-export {}: {e}", path.display())))?;
     }
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| !v.ok)
+        .map(|v| v.threshold.key.as_str())
+        .collect();
     if let Some(reason) = run.abort_reason() {
         eprintln!("engine: test aborted: {reason}");
+        if reason.starts_with(THRESHOLD_REASON) {
+            return Ok(ExitCode::ThresholdsFailed as u8);
+        }
         return Ok(if reason == SIGNAL_REASON {
             ExitCode::ExternalAbort
         } else {
@@ -168,10 +190,43 @@ fn finish_report(args: &RunArgs, plan: &Plan, snap: &Snapshot, run: &RunState) -
     if run.stop_level() != Stop::Running {
         return Ok(ExitCode::ExternalAbort as u8);
     }
+    if !failed.is_empty() {
+        eprintln!(
+            "engine: thresholds on metrics {} have been crossed",
+            failed.join(", ")
+        );
+        return Ok(ExitCode::ThresholdsFailed as u8);
+    }
     Ok(0)
 }
 
 const SIGNAL_REASON: &str = "stopped by signal";
+const THRESHOLD_REASON: &str = "thresholds crossed (abortOnFail)";
+
+/// Every 2 s (k6's rate), judges the thresholds that may abort the run.
+async fn watch_thresholds(agg: &AggregatorHandle, thresholds: &[Threshold], run: &RunState) {
+    let aborting: Vec<Threshold> = thresholds
+        .iter()
+        .filter(|t| t.abort_on_fail)
+        .cloned()
+        .collect();
+    if aborting.is_empty() {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let snap = agg.snapshot();
+        for v in thresholds::evaluate(&aborting, &snap) {
+            if !v.ok && snap.elapsed >= v.threshold.delay_abort_eval {
+                run.abort(format!(
+                    "{THRESHOLD_REASON}: {} '{}'",
+                    v.threshold.key, v.threshold.source
+                ));
+                return std::future::pending().await;
+            }
+        }
+    }
+}
 
 /// The script's __ENV: the process environment (unless disabled), then `-e` pairs.
 fn script_env(args: &RunArgs) -> Result<BTreeMap<String, String>> {
@@ -324,7 +379,16 @@ async fn worker_body(
             data,
         }),
     };
+    // Ship samples at least every 100 ms, so thresholds and live outputs see a running test.
+    let ctx = script.ctx.clone();
+    let flusher = tokio::task::spawn_local(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ctx.buffer.borrow_mut().flush();
+        }
+    });
     let result = exec::run_scenarios(&factory, setup.segment(), &shared, run).await;
+    flusher.abort();
     script.ctx.buffer.borrow_mut().flush();
     let suppressed = script.ctx.errors.suppressed.get();
     if suppressed > 0 {
@@ -383,6 +447,7 @@ async fn lifecycle(
 async fn wait_with_signals(
     workers: exec::Workers<Arc<serde_json::Value>>,
     run: Arc<RunState>,
+    watch: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
@@ -403,6 +468,7 @@ async fn wait_with_signals(
     tokio::select! {
         r = rx => r.unwrap_or_else(|_| Err(Error::generic("worker supervisor thread died"))),
         _ = signals => unreachable!("the signal task exits the process"),
+        _ = watch => unreachable!("the threshold watch never ends by itself"),
     }
 }
 

@@ -3,10 +3,11 @@
 use super::format::trend_stat;
 use super::summary::check_counts;
 use crate::metrics::{MetricType, Sink, Snapshot};
+use crate::thresholds::Verdict;
 use serde_json::{json, Map, Value};
 
 /// The export document, 4-space indented as k6 writes it.
-pub fn summary_json(snap: &Snapshot, trend_stats: &[String]) -> String {
+pub fn summary_json(snap: &Snapshot, verdicts: &[Verdict], trend_stats: &[String]) -> String {
     let secs = snap.elapsed.as_secs_f64().max(1e-9);
     let mut metrics = Map::new();
     for (i, def) in snap.defs.iter().enumerate() {
@@ -14,6 +15,25 @@ pub fn summary_json(snap: &Snapshot, trend_stats: &[String]) -> String {
             continue;
         };
         metrics.insert(def.name.clone(), values(def.kind, &sink, trend_stats, secs));
+    }
+    // Sub-metrics named by thresholds get their own entry; every threshold is listed under
+    // its key with k6's legacy boolean: true when the threshold FAILED.
+    for v in verdicts {
+        let t = &v.threshold;
+        let Some(id) = snap.id(&t.metric) else {
+            continue;
+        };
+        if !metrics.contains_key(&t.key) {
+            let def = snap.def(id);
+            let sink = snap
+                .matching(id, &t.tags)
+                .unwrap_or_else(|| crate::metrics::Sink::new(def.kind));
+            metrics.insert(t.key.clone(), values(def.kind, &sink, trend_stats, secs));
+        }
+        if let Some(Value::Object(m)) = metrics.get_mut(&t.key) {
+            let th = m.entry("thresholds").or_insert_with(|| json!({}));
+            th[&t.source] = json!(!v.ok);
+        }
     }
     let mut checks = Map::new();
     for (name, (passes, fails)) in check_counts(snap) {

@@ -4,6 +4,7 @@ use super::format::{self, trend_stat};
 use crate::exec::RunState;
 use crate::metrics::{MetricDef, MetricType, Sink, Snapshot};
 use crate::options::{duration, Plan};
+use crate::thresholds::Verdict;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -47,17 +48,25 @@ pub fn banner(out: &mut impl Write, script: &Path, plan: &Plan, workers: usize) 
 }
 
 /// Writes the summary. Write errors (a closed stdout) are not the run's failure.
-pub fn write(out: &mut impl Write, snap: &Snapshot, trend_stats: &[String], run: &RunState) {
-    let _ = try_write(out, snap, trend_stats, run);
+pub fn write(
+    out: &mut impl Write,
+    snap: &Snapshot,
+    verdicts: &[Verdict],
+    trend_stats: &[String],
+    run: &RunState,
+) {
+    let _ = try_write(out, snap, verdicts, trend_stats, run);
 }
 
 fn try_write(
     out: &mut impl Write,
     snap: &Snapshot,
+    verdicts: &[Verdict],
     trend_stats: &[String],
     run: &RunState,
 ) -> std::io::Result<()> {
     let secs = snap.elapsed.as_secs_f64().max(1e-9);
+    write_thresholds(out, snap, verdicts)?;
     writeln!(out, "\n  █ TOTAL RESULTS\n")?;
     write_checks(out, snap, secs)?;
     let mut sections: BTreeMap<usize, Vec<&MetricDef>> = BTreeMap::new();
@@ -102,6 +111,49 @@ fn try_write(
         run.interrupted.load(Ordering::Relaxed)
     )?;
     out.flush()
+}
+
+/// k6's block: each metric key, then ✓/✗ 'expression' aggregation=value.
+fn write_thresholds(
+    out: &mut impl Write,
+    snap: &Snapshot,
+    verdicts: &[Verdict],
+) -> std::io::Result<()> {
+    if verdicts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n  █ THRESHOLDS")?;
+    let mut last_key = "";
+    for v in verdicts {
+        let t = &v.threshold;
+        if t.key != last_key {
+            writeln!(out, "\n    {}", t.key)?;
+            last_key = &t.key;
+        }
+        let mark = if v.ok { "✓" } else { "✗" };
+        let agg = t
+            .source
+            .split(['<', '>', '=', '!'])
+            .next()
+            .unwrap_or("")
+            .trim();
+        let shown = match (v.value, snap.id(&t.metric)) {
+            (None, _) => "no samples (skipped)".to_string(),
+            (Some(x), Some(id)) => {
+                let def = snap.def(id);
+                match def.kind {
+                    MetricType::Rate => format!("{agg}={:.2}%", x * 100.0),
+                    MetricType::Counter if agg == "rate" => {
+                        format!("{agg}={}/s", format::number(x))
+                    }
+                    _ => format!("{agg}={}", format::value(def, x)),
+                }
+            }
+            (Some(x), None) => format!("{agg}={x}"),
+        };
+        writeln!(out, "    {mark} '{}' {shown}", t.source)?;
+    }
+    Ok(())
 }
 
 const SECTIONS: [&str; 4] = ["CUSTOM", "HTTP", "EXECUTION", "NETWORK"];

@@ -119,17 +119,10 @@ impl Funnel {
     }
 
     fn page_mut(&mut self, day: &str, source: &str, page: usize) -> &mut PageCounters {
-        if !self
-            .counters
-            .contains_key(&(day.to_string(), source.to_string()))
-        {
-            self.counters
-                .insert((day.to_string(), source.to_string()), Default::default());
-        }
         &mut self
             .counters
-            .get_mut(&(day.to_string(), source.to_string()))
-            .expect("inserted above")[page]
+            .entry((day.to_string(), source.to_string()))
+            .or_default()[page]
     }
 
     /// Applies one event (already validated).

@@ -1,0 +1,152 @@
+//! Thresholds end to end: every form passes and fails when it should, exit 99, abortOnFail.
+
+mod common;
+use common::{start_server, Workspace};
+
+#[test]
+fn trend_fed_known_values_gives_known_percentiles_and_verdicts() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        r#"
+local t = Trend("known")
+options = { thresholds = {
+  known = { "p(95)<96", "med<=50.1", "avg==50.5", "min>=1", "max<100" },
+} }
+function default() for v = 1, 100 do t:add(v) end end
+"#,
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 99, "max<100 fails: {}", r.stderr);
+    let m = &r.summary["metrics"]["known"];
+    assert!((m["p(95)"].as_f64().unwrap() - 95.0).abs() < 0.1, "{m}");
+    assert!((m["med"].as_f64().unwrap() - 50.0).abs() < 0.06, "{m}");
+    assert_eq!(m["avg"], 50.5);
+    assert_eq!(m["thresholds"]["p(95)<96"], false);
+    assert_eq!(m["thresholds"]["avg==50.5"], false);
+    assert_eq!(
+        m["thresholds"]["max<100"], true,
+        "legacy export: true means failed"
+    );
+    assert!(r.stderr.contains("known"), "{}", r.stderr);
+}
+
+#[test]
+fn sub_metric_rate_and_counter_thresholds() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+local lat = Trend("beacon_latency_ms")
+options = {{
+  iterations = 4,
+  thresholds = {{
+    ["http_reqs{{status:404}}"] = {{ "count==4" }},
+    ["http_reqs{{status:200}}"] = {{ "count==4" }},
+    ["beacon_latency_ms{{type:heartbeat}}"] = {{ "max<10" }},
+    ["beacon_latency_ms{{type:enter}}"] = {{ "min>=100" }},
+    http_req_failed = {{ "rate==0.5" }},
+    checks = {{ "rate>0.7" }},
+    iterations = {{ "count>=4", "rate>0" }},
+  }},
+}}
+function default()
+  http.get("{ok}")
+  http.get("{nf}")
+  lat:add(5, {{ type = "heartbeat" }})
+  lat:add(150, {{ type = "enter" }})
+  check(1, {{ a = function() return true end, b = function() return __ITER ~= 0 end }})
+end
+"#,
+            ok = srv.url("/ok"),
+            nf = srv.url("/status/404")
+        ),
+    );
+    let r = ws.run("t.lua", &["--vus", "1"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.summary["metrics"]["http_reqs{status:404}"]["count"], 4.0);
+    assert_eq!(
+        r.summary["metrics"]["beacon_latency_ms{type:heartbeat}"]["max"],
+        5.0
+    );
+    // the same run, now with one failing sub-metric threshold
+    let script = std::fs::read_to_string(ws.path().join("t.lua"))
+        .unwrap()
+        .replace("max<10", "max<5");
+    ws.write("t2.lua", &script);
+    let r = ws.run("t2.lua", &["--vus", "1"]);
+    assert_eq!(r.code, 99, "{}", r.stderr);
+    assert_eq!(
+        r.summary["metrics"]["beacon_latency_ms{type:heartbeat}"]["thresholds"]["max<5"],
+        true
+    );
+}
+
+#[test]
+fn summary_marks_thresholds_and_no_thresholds_skips_them() {
+    let ws = Workspace::new();
+    ws.write("t.lua", "local r = Rate('ok_rate')\noptions = { thresholds = { ok_rate = { 'rate>0.99' } } }\nfunction default() r:add(false) end\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .current_dir(ws.path())
+        .args(["run", "-q", "t.lua"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(99));
+    assert!(
+        stdout.contains("█ THRESHOLDS") && stdout.contains("✗ 'rate>0.99' rate=0.00%"),
+        "{stdout}"
+    );
+    let r = ws.run("t.lua", &["--no-thresholds"]);
+    assert_eq!(r.code, 0);
+}
+
+#[test]
+fn abort_on_fail_stops_the_run_early_with_99() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        r#"
+local r = Rate("ok_rate")
+options = { vus = 2, duration = "60s", thresholds = {
+  ok_rate = { { threshold = "rate>0.99", abortOnFail = true, delayAbortEval = "1s" } },
+} }
+function default() r:add(false) sleep(0.05) end
+"#,
+    );
+    let started = std::time::Instant::now();
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 99, "{}", r.stderr);
+    assert!(
+        started.elapsed().as_secs() < 15,
+        "abortOnFail did not stop the 60s run"
+    );
+    assert!(r.stderr.contains("abortOnFail"), "{}", r.stderr);
+}
+
+#[test]
+fn malformed_or_unknown_thresholds_are_config_errors_before_the_test() {
+    let ws = Workspace::new();
+    for (th, needle) in [
+        ("http_req_duration = { 'p95<3000' }", "unknown aggregation"),
+        ("nope_metric = { 'rate<1' }", "unknown metric"),
+        (
+            "http_req_duration = { 'rate<1' }",
+            "cannot apply to a trend",
+        ),
+        ("['http_req_duration{status}'] = { 'p(95)<1' }", "key:value"),
+        ("http_req_failed = { 'rate<abc' }", "not a number"),
+    ] {
+        ws.write("t.lua", &format!("options = {{ thresholds = {{ {th} }} }}\nfunction default() error('must not run') end\n"));
+        let r = ws.run("t.lua", &[]);
+        assert_eq!(r.code, 104, "{th}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{th}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("must not run"),
+            "ran anyway: {}",
+            r.stderr
+        );
+    }
+}
