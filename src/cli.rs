@@ -97,6 +97,16 @@ pub struct RunArgs {
     /// Trend statistics in the summary, e.g. avg,min,med,max,p(90),p(95),p(99).
     #[arg(long = "summary-trend-stats", value_name = "STATS")]
     pub summary_trend_stats: Option<String>,
+    /// Divide every duration (stages, scenario durations, graceful stops) and every sleep by X.
+    #[arg(long = "time-scale", value_name = "X", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Multiply every VU count and stage target by X (at least 1 VU where there was one).
+    #[arg(long = "vu-scale", value_name = "X", default_value_t = 1.0)]
+    pub vu_scale: f64,
+    /// Start the reference funnel server in-process on a free port and point the script's
+    /// TRACKING_URL and DASHBOARD_API_URL at it.
+    #[arg(long)]
+    pub serve: bool,
     /// Do not evaluate thresholds.
     #[arg(long = "no-thresholds")]
     pub no_thresholds: bool,

@@ -23,8 +23,34 @@ pub fn run(args: RunArgs) -> Result<u8> {
             args.script.display()
         )));
     }
-    let env = script_env(&args)?;
+    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        return Err(Error::config(format!(
+            "--time-scale {}: must be a positive number",
+            args.time_scale
+        )));
+    }
+    if !(args.vu_scale > 0.0 && args.vu_scale.is_finite()) {
+        return Err(Error::config(format!(
+            "--vu-scale {}: must be a positive number",
+            args.vu_scale
+        )));
+    }
+    let mut env = script_env(&args)?;
     let cli = cli_settings(&args)?;
+    let server = if args.serve {
+        Some(crate::serve::Background::start(args.time_scale)?)
+    } else {
+        None
+    };
+    if let Some(srv) = &server {
+        // -e values given by the user still win.
+        for key in ["TRACKING_URL", "DASHBOARD_API_URL"] {
+            if !args.env.iter().any(|p| p.starts_with(&format!("{key}="))) {
+                env.insert(key.to_string(), srv.url.clone());
+            }
+        }
+        eprintln!("engine: reference funnel server on {} (--serve)", srv.url);
+    }
     let policy = parse_policy(&args.connections)?;
     let registry = Arc::new(Registry::default());
     let builtins = Builtins::register(&registry);
@@ -43,6 +69,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         builtins,
         run: run.clone(),
         started,
+        time_scale: args.time_scale,
+        snapshots: Some(agg.requester()),
     };
 
     // The main thread's own state reads the options and later runs setup and teardown.
@@ -68,7 +96,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(tier) = plan.shape_overridden_by {
         eprintln!("WARN  \"{tier}\" level configuration overrode scenarios configuration entirely");
     }
-    // Options that shape the HTTP client and VUs are known only after init ran once.
+    let mut worker_cfg = cfg.clone();
+    worker_cfg.snapshots = None; // only the main thread (teardown) reads run totals
+                                 // Options that shape the HTTP client and VUs are known only after init ran once.
     let main_script = if before
         == (
             cfg.user_agent.clone(),
@@ -86,7 +116,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let shared = exec::share_scenarios(&plan.scenarios);
-    let workers = start_workers(worker_count, &cfg, &agg, &interner, shared.clone())?;
+    let workers = start_workers(worker_count, &worker_cfg, &agg, &interner, shared.clone())?;
     if let Err(e) = workers.wait_ready() {
         workers.start(None);
         let _ = workers.join();
@@ -149,6 +179,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     drop(main_script);
     let snapshot = agg.finish();
     let verdicts = thresholds::evaluate(&thresholds, &snapshot);
+    drop(server);
     finish_report(&args, &plan, &snapshot, &verdicts, &run)
 }
 
@@ -307,7 +338,8 @@ fn build_plan(
     env: &BTreeMap<String, String>,
     cli: ExecSettings,
 ) -> Result<Plan> {
-    let plan = options::consolidate(&script.options()?, env, cli)?;
+    let mut plan = options::consolidate(&script.options()?, env, cli)?;
+    plan.scale(args.time_scale, args.vu_scale);
     for sc in &plan.scenarios {
         if script.function(&sc.exec).is_none() {
             let what = if sc.exec == "default" {

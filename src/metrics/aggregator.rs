@@ -68,6 +68,21 @@ pub struct VuGauges {
     pub max: AtomicU64,
 }
 
+/// Asks the aggregator for snapshots from anywhere (cheap to clone).
+#[derive(Clone)]
+pub struct SnapshotRequester {
+    control: Sender<Control>,
+}
+
+impl SnapshotRequester {
+    /// Everything received so far; None once the aggregator has finished.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = bounded(1);
+        self.control.send(Control::Snapshot(tx)).ok()?;
+        rx.recv().ok()
+    }
+}
+
 /// Handle the run keeps: the sample sender for workers, snapshot requests, and the join.
 pub struct AggregatorHandle {
     pub tx: Sender<Vec<Sample>>,
@@ -77,6 +92,12 @@ pub struct AggregatorHandle {
 }
 
 impl AggregatorHandle {
+    pub fn requester(&self) -> SnapshotRequester {
+        SnapshotRequester {
+            control: self.control.clone(),
+        }
+    }
+
     /// Everything received so far (the aggregator drains its queue first).
     pub fn snapshot(&self) -> Snapshot {
         let (tx, rx) = bounded(1);

@@ -10,7 +10,9 @@ mod registry;
 mod sink;
 mod tags;
 
-pub use aggregator::{Aggregator, AggregatorHandle, SeriesSnapshot, Snapshot, VuGauges};
+pub use aggregator::{
+    Aggregator, AggregatorHandle, SeriesSnapshot, Snapshot, SnapshotRequester, VuGauges,
+};
 pub use buffer::Buffer;
 pub use registry::{Builtins, MetricDef, MetricId, MetricType, Registry, ValueType};
 pub use sink::Sink;

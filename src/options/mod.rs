@@ -76,6 +76,18 @@ impl Plan {
         self.scenarios.iter().map(|s| s.executor.max_vus()).sum()
     }
 
+    /// Shrinks or grows a plan to try a big profile small (`--time-scale`, `--vu-scale`):
+    /// every duration (stages, startTime, gracefulStop, gracefulRampDown, maxDuration,
+    /// duration) is divided by `time`, every VU count multiplied by `vus` (at least 1
+    /// where it was at least 1). Sleeps are scaled by the VU driver with the same factor.
+    pub fn scale(&mut self, time: f64, vus: f64) {
+        for s in &mut self.scenarios {
+            s.start_time = s.start_time.div_f64(time);
+            s.graceful_stop = s.graceful_stop.div_f64(time);
+            s.executor.scale(time, vus);
+        }
+    }
+
     /// The longest time the plan can take, graceful stops included.
     pub fn max_duration(&self) -> Duration {
         self.scenarios

@@ -80,6 +80,51 @@ pub enum ExecutorConfig {
 }
 
 impl ExecutorConfig {
+    /// See [`super::Plan::scale`].
+    pub fn scale(&mut self, time: f64, vus: f64) {
+        let n = |x: &mut u64| {
+            if *x > 0 {
+                *x = ((*x as f64) * vus).round().max(1.0) as u64;
+            }
+        };
+        match self {
+            ExecutorConfig::SharedIterations {
+                vus: v,
+                iterations,
+                max_duration,
+            } => {
+                n(v);
+                n(iterations);
+                *iterations = (*iterations).max(*v);
+                *max_duration = max_duration.div_f64(time);
+            }
+            ExecutorConfig::PerVuIterations {
+                vus: v,
+                max_duration,
+                ..
+            } => {
+                n(v);
+                *max_duration = max_duration.div_f64(time);
+            }
+            ExecutorConfig::ConstantVus { vus: v, duration } => {
+                n(v);
+                *duration = duration.div_f64(time);
+            }
+            ExecutorConfig::RampingVus {
+                start_vus,
+                stages,
+                graceful_ramp_down,
+            } => {
+                n(start_vus);
+                for st in stages {
+                    n(&mut st.target);
+                    st.duration = st.duration.div_f64(time);
+                }
+                *graceful_ramp_down = graceful_ramp_down.div_f64(time);
+            }
+        }
+    }
+
     /// k6's executor name.
     pub fn name(&self) -> &'static str {
         match self {

@@ -388,6 +388,49 @@ fn register_misc(lua: &Lua, e: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()> 
             lua.create_string(bytes)
         })?,
     )?;
+    let c = ctx.clone();
+    // An engine extension (not in k6): run totals so far, for integrity checks in teardown.
+    e.set(
+        "metric_value",
+        lua.create_function(move |lua, (name, tags): (String, Option<Table>)| {
+            let Some(req) = &c.cfg.snapshots else {
+                return Err(lua_err(
+                    lua,
+                    "engine.metric() is only available in setup(), teardown() and handleSummary()"
+                        .into(),
+                ));
+            };
+            let Some(snap) = req.snapshot() else {
+                return Ok(Value::Nil);
+            };
+            let Some(id) = snap.id(&name) else {
+                return Err(lua_err(
+                    lua,
+                    format!("engine.metric: unknown metric {name:?}"),
+                ));
+            };
+            let filter = match tags {
+                Some(t) => table_pairs(&t)?,
+                None => Vec::new(),
+            };
+            let def = snap.def(id);
+            let sink = snap
+                .matching(id, &filter)
+                .unwrap_or_else(|| crate::metrics::Sink::new(def.kind));
+            let stats: Vec<String> = [
+                "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "count",
+            ]
+            .map(String::from)
+            .to_vec();
+            let v = crate::report::export::values(
+                def.kind,
+                &sink,
+                &stats,
+                snap.elapsed.as_secs_f64().max(1e-9),
+            );
+            lua.to_value(&v)
+        })?,
+    )?;
     super::http_glue::register_jar(lua, e, ctx)?;
     Ok(())
 }

@@ -26,6 +26,10 @@ pub struct WorkerConfig {
     pub builtins: Builtins,
     pub run: Arc<RunState>,
     pub started: Instant,
+    /// Every sleep is divided by this (`--time-scale`).
+    pub time_scale: f64,
+    /// Run totals so far, for `require("engine").metric` in teardown (main thread only).
+    pub snapshots: Option<crate::metrics::SnapshotRequester>,
 }
 
 /// One per Lua state (worker, or the main thread for setup/teardown).

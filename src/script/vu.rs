@@ -228,6 +228,7 @@ async fn drive(
                     Some(Value::Integer(i)) => i as f64,
                     _ => 0.0,
                 };
+                let secs = secs / sh.ctx.cfg.time_scale;
                 if secs > 0.0 && secs.is_finite() {
                     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                 } else {
