@@ -21,6 +21,17 @@ pub enum Command {
     Run(RunArgs),
     /// Serve the reference funnel server (tracking + dashboard API) on loopback.
     Serve(ServeArgs),
+    /// Print a script's resolved options (after CLI/env overrides and scaling) as JSON.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InspectArgs {
+    /// Also print the plan's maximum VUs and total duration.
+    #[arg(long = "execution-requirements")]
+    pub execution_requirements: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -85,6 +96,10 @@ pub struct RunArgs {
     /// Connection policy: shared (one keep-alive pool per worker), per-vu (k6's), per-request.
     #[arg(long, value_name = "POLICY", default_value = "shared")]
     pub connections: String,
+    /// Most sockets the shared pools may open in all (default: what the open-file limit
+    /// allows, less a reserve, halved with --serve).
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// No live progress on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -30,5 +30,6 @@ pub fn main_command(cli: cli::Cli) -> error::Result<u8> {
     match cli.command {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Serve(args) => serve::serve(args),
+        cli::Command::Inspect(args) => run::inspect(args),
     }
 }

@@ -71,6 +71,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         started,
         time_scale: args.time_scale,
         snapshots: Some(agg.requester()),
+        max_connections: None,
     };
 
     // The main thread's own state reads the options and later runs setup and teardown.
@@ -115,6 +116,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    if worker_cfg.policy == ConnectionPolicy::Shared {
+        worker_cfg.max_connections = Some(connection_budget(
+            args.max_connections,
+            worker_count,
+            args.serve,
+        ));
+    }
     let shared = exec::share_scenarios(&plan.scenarios);
     let workers = start_workers(worker_count, &worker_cfg, &agg, &interner, shared.clone())?;
     if let Err(e) = workers.wait_ready() {
@@ -181,6 +189,89 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let verdicts = thresholds::evaluate(&thresholds, &snapshot);
     drop(server);
     finish_report(&args, &plan, &snapshot, &verdicts, &run)
+}
+
+/// Requests in flight per worker: `--max-connections` split across workers, or what the
+/// open-file limit allows (raised to its hard maximum first), less a reserve, halved
+/// because a pool holds up to as many idle sockets as busy ones, and halved again when the
+/// reference server runs in this process (it holds the other end of every socket).
+fn connection_budget(total: Option<usize>, workers: usize, serve: bool) -> usize {
+    let total = total.unwrap_or_else(|| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        let soft = unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                if lim.rlim_cur < lim.rlim_max {
+                    let raised = libc::rlimit {
+                        rlim_cur: lim.rlim_max,
+                        rlim_max: lim.rlim_max,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                        lim.rlim_cur = lim.rlim_max;
+                    }
+                }
+                lim.rlim_cur as usize
+            } else {
+                1024
+            }
+        };
+        let usable = soft.saturating_sub(256).max(64) / 2;
+        if serve {
+            usable / 2
+        } else {
+            usable
+        }
+    });
+    (total / workers).max(1)
+}
+
+/// `engine inspect`: the plan `engine run` would execute with the same flags, as JSON.
+pub fn inspect(args: crate::cli::InspectArgs) -> Result<u8> {
+    let run_args = args.run;
+    if !run_args.script.is_file() {
+        return Err(Error::script(format!(
+            "cannot read script {}: no such file",
+            run_args.script.display()
+        )));
+    }
+    let env = script_env(&run_args)?;
+    let cli = cli_settings(&run_args)?;
+    let registry = Arc::new(Registry::default());
+    let builtins = Builtins::register(&registry);
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    let gauges = Arc::new(crate::metrics::VuGauges::default());
+    let cfg = WorkerConfig {
+        script_path: run_args.script.clone(),
+        env: env.clone().into_iter().collect(),
+        seed: run_args.seed,
+        policy: ConnectionPolicy::Shared,
+        user_agent: String::new(),
+        discard_response_bodies: false,
+        no_cookies_reset: false,
+        registry: registry.clone(),
+        builtins,
+        run: RunState::new(gauges),
+        started: Instant::now(),
+        time_scale: run_args.time_scale,
+        snapshots: None,
+        max_connections: None,
+    };
+    let script = Script::load(cfg, tx, Arc::new(TagInterner::default()), usize::MAX)?;
+    let plan = build_plan(&script, &run_args, &env, cli)?;
+    thresholds::parse_all(&plan.thresholds, &registry).map_err(Error::config)?;
+    let mut doc = plan.to_json();
+    if args.execution_requirements {
+        doc["maxVUs"] = plan.max_vus().into();
+        doc["totalDuration"] = options::duration::format(plan.max_duration()).into();
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).expect("JSON values serialise")
+    );
+    Ok(0)
 }
 
 fn finish_report(

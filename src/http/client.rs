@@ -53,10 +53,10 @@ pub struct RequestSpec {
     pub cookies: Vec<(String, String)>,
 }
 
-/// Phase timings in milliseconds, k6's names. Only `waiting` and `receiving` are measured
-/// here (time to response headers, then time to the body's end); the pooled client hides
-/// connect or write phases, so `blocked`, `connecting`, `tls_handshaking` and `sending` are 0
-/// and a new connection's set-up time lands in `waiting`.
+/// Phase timings in milliseconds, k6's names. Measured here: `blocked` (waiting for a
+/// connection slot of a bounded pool), `waiting` (to the response headers) and `receiving`
+/// (the body). The pooled client hides the connect and write phases, so `connecting`,
+/// `tls_handshaking` and `sending` are 0 and a new connection's set-up lands in `waiting`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
     pub blocked: f64,
@@ -103,23 +103,34 @@ pub struct Client {
     user_agent: String,
     /// Parsed URLs by text: load tests hit the same few URLs millions of times.
     urls: Rc<RefCell<HashMap<String, (Url, Uri)>>>,
+    /// Connection slots: at most this many requests (so sockets) in flight on this pool.
+    slots: Option<Rc<tokio::sync::Semaphore>>,
 }
 
 impl Client {
-    pub fn new(policy: ConnectionPolicy, user_agent: &str) -> Result<Client, String> {
+    /// `max_connections` bounds the sockets of a shared pool (the requests in flight); a
+    /// request waits for a slot, and that wait is its `blocked` time.
+    pub fn new(
+        policy: ConnectionPolicy,
+        user_agent: &str,
+        max_connections: Option<usize>,
+    ) -> Result<Client, String> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
         b.pool_idle_timeout(Duration::from_secs(90));
-        match policy {
-            ConnectionPolicy::NoReuse => b.pool_max_idle_per_host(0),
-            ConnectionPolicy::PerVu => b.pool_max_idle_per_host(1),
-            ConnectionPolicy::Shared => &mut b,
+        match (policy, max_connections) {
+            (ConnectionPolicy::NoReuse, _) => b.pool_max_idle_per_host(0),
+            (ConnectionPolicy::PerVu, _) => b.pool_max_idle_per_host(1),
+            // Busy sockets are bounded by the slots, idle ones here: at most 2n per host.
+            (ConnectionPolicy::Shared, Some(n)) => b.pool_max_idle_per_host(n),
+            (ConnectionPolicy::Shared, None) => &mut b,
         };
         Ok(Client {
             inner: b.build(connector),
             user_agent: user_agent.to_string(),
             urls: Rc::default(),
+            slots: max_connections.map(|n| Rc::new(tokio::sync::Semaphore::new(n.max(1)))),
         })
     }
 
@@ -253,15 +264,27 @@ impl Client {
                 )
             }
         };
-        let start = Instant::now();
-        let deadline = tokio::time::Instant::from_std(start) + spec.timeout;
+        let queued = Instant::now();
+        let deadline = tokio::time::Instant::from_std(queued) + spec.timeout;
         let fail = |e: ErrorCode, start: Instant| {
             let mut r = failed(spec, url.as_str(), e);
             r.method = method.clone();
+            r.timings.blocked = ms(start - queued);
             r.timings.duration = ms(start.elapsed());
             r.timings.waiting = r.timings.duration;
             r
         };
+        // Held until the body is read, when the connection goes back to the pool.
+        let _slot = match &self.slots {
+            None => None,
+            Some(slots) => match tokio::time::timeout_at(deadline, slots.acquire()).await {
+                Ok(Ok(permit)) => Some(permit),
+                // The semaphore is never closed; a timeout is the request's own timeout.
+                _ => return fail(timeout_error(), Instant::now()),
+            },
+        };
+        let start = Instant::now();
+        let blocked = ms(start - queued);
         let resp = match tokio::time::timeout_at(deadline, self.inner.request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return fail(classify(&e, url.as_str()), start),
@@ -312,6 +335,7 @@ impl Client {
             body,
             error,
             timings: Timings {
+                blocked,
                 waiting,
                 receiving,
                 duration: waiting + receiving,

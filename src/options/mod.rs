@@ -88,6 +88,74 @@ impl Plan {
         }
     }
 
+    /// The resolved plan in k6's option names, as `engine inspect` prints it.
+    pub fn to_json(&self) -> Value {
+        let d = |x: Duration| Value::String(duration::format(x));
+        let mut scenarios = serde_json::Map::new();
+        for s in &self.scenarios {
+            let mut m = serde_json::Map::new();
+            m.insert("executor".into(), s.executor.name().into());
+            match &s.executor {
+                ExecutorConfig::SharedIterations {
+                    vus,
+                    iterations,
+                    max_duration,
+                }
+                | ExecutorConfig::PerVuIterations {
+                    vus,
+                    iterations,
+                    max_duration,
+                } => {
+                    m.insert("vus".into(), (*vus).into());
+                    m.insert("iterations".into(), (*iterations).into());
+                    m.insert("maxDuration".into(), d(*max_duration));
+                }
+                ExecutorConfig::ConstantVus { vus, duration: dur } => {
+                    m.insert("vus".into(), (*vus).into());
+                    m.insert("duration".into(), d(*dur));
+                }
+                ExecutorConfig::RampingVus {
+                    start_vus,
+                    stages,
+                    graceful_ramp_down,
+                } => {
+                    m.insert("startVUs".into(), (*start_vus).into());
+                    let st: Vec<Value> =
+                        stages.iter().map(|x| serde_json::json!({"duration": duration::format(x.duration), "target": x.target})).collect();
+                    m.insert("stages".into(), st.into());
+                    m.insert("gracefulRampDown".into(), d(*graceful_ramp_down));
+                }
+            }
+            m.insert("exec".into(), s.exec.clone().into());
+            m.insert("startTime".into(), d(s.start_time));
+            m.insert("gracefulStop".into(), d(s.graceful_stop));
+            if !s.env.is_empty() {
+                m.insert(
+                    "env".into(),
+                    serde_json::to_value(&s.env).unwrap_or_default(),
+                );
+            }
+            if !s.tags.is_empty() {
+                m.insert(
+                    "tags".into(),
+                    serde_json::to_value(&s.tags).unwrap_or_default(),
+                );
+            }
+            scenarios.insert(s.name.clone(), Value::Object(m));
+        }
+        serde_json::json!({
+            "scenarios": scenarios,
+            "thresholds": self.thresholds,
+            "setupTimeout": duration::format(self.setup_timeout),
+            "teardownTimeout": duration::format(self.teardown_timeout),
+            "summaryTrendStats": self.summary_trend_stats,
+            "discardResponseBodies": self.discard_response_bodies,
+            "noConnectionReuse": self.no_connection_reuse,
+            "noCookiesReset": self.no_cookies_reset,
+            "userAgent": self.user_agent,
+        })
+    }
+
     /// The longest time the plan can take, graceful stops included.
     pub fn max_duration(&self) -> Duration {
         self.scenarios

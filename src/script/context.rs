@@ -26,6 +26,8 @@ pub struct WorkerConfig {
     pub builtins: Builtins,
     pub run: Arc<RunState>,
     pub started: Instant,
+    /// Sockets this worker's shared pool may open (None: unbounded).
+    pub max_connections: Option<usize>,
     /// Every sleep is divided by this (`--time-scale`).
     pub time_scale: f64,
     /// Run totals so far, for `require("engine").metric` in teardown (main thread only).

@@ -183,7 +183,7 @@ pub fn client_for(ctx: &WorkerCtx, vu: &VuState) -> Client {
         ConnectionPolicy::PerVu => vu
             .client
             .get_or_init(|| {
-                Client::new(ConnectionPolicy::PerVu, &ctx.cfg.user_agent)
+                Client::new(ConnectionPolicy::PerVu, &ctx.cfg.user_agent, None)
                     .unwrap_or_else(|_| ctx.client.clone())
             })
             .clone(),
@@ -200,6 +200,7 @@ pub fn record(ctx: &WorkerCtx, vu: &VuState, res: &Response, user_tags: &[(Strin
     let t = &res.timings;
     buf.add(b.http_reqs, tags, 1.0);
     buf.add(b.http_req_duration, tags, t.duration);
+    buf.add(b.http_req_blocked, tags, t.blocked);
     buf.add(b.http_req_waiting, tags, t.waiting);
     buf.add(b.http_req_receiving, tags, t.receiving);
     buf.add(b.http_req_failed, tags, if expected { 0.0 } else { 1.0 });

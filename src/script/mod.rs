@@ -46,8 +46,8 @@ impl Script {
         // The debug library is loaded for tracebacks of failed iterations.
         let lua =
             unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
-        let client =
-            crate::http::Client::new(cfg.policy, &cfg.user_agent).map_err(Error::generic)?;
+        let client = crate::http::Client::new(cfg.policy, &cfg.user_agent, cfg.max_connections)
+            .map_err(Error::generic)?;
         let ctx = Rc::new(WorkerCtx {
             init_rng: RefCell::new(match cfg.seed {
                 Some(s) => rand::rngs::SmallRng::seed_from_u64(s),
