@@ -339,3 +339,67 @@ fn require_finds_the_script_folder_and_lib() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].body, "payload/x");
 }
+
+#[test]
+fn ctrl_c_stops_new_iterations_runs_teardown_and_exits_105() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            "options = {{ vus = 3, duration = '60s' }}\nfunction default() http.get('{}') sleep(0.2) end\nfunction teardown() http.get('{}') end\n",
+            srv.url("/ok"),
+            srv.url("/teardown")
+        ),
+    );
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .current_dir(ws.path())
+        .args(["run", "-q", "t.lua"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling a child process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(105), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    assert_eq!(srv.count("/teardown"), 1);
+    assert!(stdout.contains("TOTAL RESULTS") && stdout.contains("complete and"), "{stdout}");
+    let requests = srv.count("/ok");
+    assert!(requests >= 3, "{requests}");
+}
+
+#[test]
+fn inspect_prints_the_resolved_scaled_plan() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { stages = { { duration = '10m', target = 1000 }, { duration = '5m', target = 0 } }, thresholds = { http_req_duration = { 'p(95)<3000' } } }\nfunction default() end\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .current_dir(ws.path())
+        .args(["inspect", "--execution-requirements", "--time-scale", "10", "--vu-scale", "0.5", "t.lua"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sc = &v["scenarios"]["default"];
+    assert_eq!(sc["executor"], "ramping-vus");
+    assert_eq!(sc["stages"][0]["duration"], "1m0s");
+    assert_eq!(sc["stages"][0]["target"], 500);
+    assert_eq!(sc["gracefulRampDown"], "3s");
+    assert_eq!(v["maxVUs"], 500);
+    assert_eq!(v["totalDuration"], "1m36s");
+    assert_eq!(v["thresholds"]["http_req_duration"][0], "p(95)<3000");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .current_dir(ws.path())
+        .args(["inspect", "-u", "5", "-d", "30s", "t.lua"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["scenarios"]["default"]["executor"], "constant-vus");
+}
