@@ -184,11 +184,78 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if suppressed > 0 {
         eprintln!("WARN  {suppressed} more iteration errors were not printed");
     }
-    drop(main_script);
-    let snapshot = agg.finish();
+    let snapshot = agg.snapshot();
     let verdicts = thresholds::evaluate(&thresholds, &snapshot);
+    let trend_stats = match &args.summary_trend_stats {
+        Some(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
+        None => plan.summary_trend_stats.clone(),
+    };
+    let data = report::export::handle_summary_data(
+        &snapshot,
+        &verdicts,
+        &trend_stats,
+        &setup_data,
+        stdout_is_tty(),
+    );
+    let custom = local.block_on(
+        &rt,
+        lifecycle(
+            &main_script,
+            "handleSummary",
+            Some(&data),
+            Duration::from_secs(120),
+        ),
+    );
+    let custom_summary = match custom {
+        None => false,
+        Some(Ok(outputs)) => {
+            write_summary_outputs(&outputs);
+            true
+        }
+        Some(Err(e)) => {
+            // k6 falls back to the default summary when handleSummary fails.
+            eprintln!("ERRO  handleSummary: {e}");
+            false
+        }
+    };
+    drop(main_script);
+    drop(agg.finish());
     drop(server);
-    finish_report(&args, &plan, &snapshot, &verdicts, &run)
+    finish_report(
+        &args,
+        &snapshot,
+        &verdicts,
+        &trend_stats,
+        custom_summary,
+        &run,
+    )
+}
+
+fn stdout_is_tty() -> bool {
+    // SAFETY: isatty only reads the descriptor's state.
+    unsafe { libc::isatty(1) == 1 }
+}
+
+/// handleSummary's return value: {stdout = text, stderr = text, ["path"] = text}.
+fn write_summary_outputs(outputs: &serde_json::Value) {
+    let Some(map) = outputs.as_object() else {
+        eprintln!("ERRO  handleSummary must return a table of {{ stdout = text, [\"file.json\"] = text }}");
+        return;
+    };
+    for (dest, content) in map {
+        let text = match content {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let result = match dest.as_str() {
+            "stdout" => std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()),
+            "stderr" => std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes()),
+            path => std::fs::write(path, text.as_bytes()),
+        };
+        if let Err(e) = result {
+            eprintln!("ERRO  handleSummary: cannot write {dest}: {e}");
+        }
+    }
 }
 
 /// Requests in flight per worker: `--max-connections` split across workers, or what the
@@ -276,20 +343,17 @@ pub fn inspect(args: crate::cli::InspectArgs) -> Result<u8> {
 
 fn finish_report(
     args: &RunArgs,
-    plan: &Plan,
     snap: &Snapshot,
     verdicts: &[Verdict],
+    trend_stats: &[String],
+    custom_summary: bool,
     run: &RunState,
 ) -> Result<u8> {
-    let trend_stats = match &args.summary_trend_stats {
-        Some(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
-        None => plan.summary_trend_stats.clone(),
-    };
-    if !args.no_summary {
-        report::summary::write(&mut std::io::stdout(), snap, verdicts, &trend_stats, run);
+    if !args.no_summary && !custom_summary {
+        report::summary::write(&mut std::io::stdout(), snap, verdicts, trend_stats, run);
     }
     if let Some(path) = &args.summary_export {
-        let text = report::export::summary_json(snap, verdicts, &trend_stats);
+        let text = report::export::summary_json(snap, verdicts, trend_stats);
         std::fs::write(path, text)
             .map_err(|e| Error::generic(format!("--summary-export {}: {e}", path.display())))?;
     }
@@ -549,7 +613,7 @@ async fn lifecycle(
                 options::duration::format(timeout)
             ),
         )),
-        Ok(Ok(v)) if name == "setup" => script.value_to_json(v),
+        Ok(Ok(v)) if name != "teardown" => script.value_to_json(v),
         Ok(Ok(_)) => Ok(serde_json::Value::Null),
         Ok(Err(CallError::Abort(msg))) => Err(Error::new(
             ExitCode::ScriptAborted,

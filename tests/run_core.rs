@@ -365,10 +365,22 @@ fn ctrl_c_stops_new_iterations_runs_teardown_and_exits_105() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(105), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    assert_eq!(
+        out.status.code(),
+        Some(105),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(srv.count("/teardown"), 1);
-    assert!(stdout.contains("TOTAL RESULTS") && stdout.contains("complete and"), "{stdout}");
+    assert!(
+        stdout.contains("TOTAL RESULTS") && stdout.contains("complete and"),
+        "{stdout}"
+    );
     let requests = srv.count("/ok");
     assert!(requests >= 3, "{requests}");
 }
@@ -382,10 +394,22 @@ fn inspect_prints_the_resolved_scaled_plan() {
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
         .current_dir(ws.path())
-        .args(["inspect", "--execution-requirements", "--time-scale", "10", "--vu-scale", "0.5", "t.lua"])
+        .args([
+            "inspect",
+            "--execution-requirements",
+            "--time-scale",
+            "10",
+            "--vu-scale",
+            "0.5",
+            "t.lua",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sc = &v["scenarios"]["default"];
     assert_eq!(sc["executor"], "ramping-vus");

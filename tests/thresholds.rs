@@ -150,3 +150,53 @@ fn malformed_or_unknown_thresholds_are_config_errors_before_the_test() {
         );
     }
 }
+
+#[test]
+fn handle_summary_gets_k6_data_and_writes_its_outputs() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ iterations = 3, thresholds = {{ http_req_failed = {{ "rate<0.5" }}, ["http_reqs{{status:200}}"] = {{ "count==3" }} }} }}
+function setup() return {{ who = "setup" }} end
+function default() local r = http.get("{}") check(r, {{ ["is 200"] = function(r) return r.status == 200 end }}) end
+function handleSummary(data)
+  local m = data.metrics
+  local line = string.format("reqs=%d checks=%d/%d failed_ok=%s sub=%d setup=%s",
+    m.http_reqs.values.count, data.root_group.checks[1].passes, #data.root_group.checks,
+    tostring(m.http_req_failed.thresholds["rate<0.5"].ok), m["http_reqs{{status:200}}"].values.count,
+    data.setup_data.who)
+  return {{ stdout = "custom: " .. line .. "\n", ["out/summary.json"] = json.encode(data) }}
+end
+"#,
+            srv.url("/ok")
+        ),
+    );
+    std::fs::create_dir_all(ws.path().join("out")).unwrap();
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("custom: reqs=3 checks=3/1 failed_ok=true sub=3 setup=setup"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("TOTAL RESULTS"),
+        "the default summary is replaced: {}",
+        r.stdout
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["metrics"]["http_reqs"]["type"], "counter");
+    assert_eq!(written["metrics"]["http_req_duration"]["contains"], "time");
+    assert_eq!(written["metrics"]["checks"]["values"]["rate"], 1.0);
+    assert_eq!(
+        r.metric("http_reqs", "count"),
+        3.0,
+        "--summary-export is still written"
+    );
+}

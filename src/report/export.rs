@@ -75,3 +75,63 @@ pub fn values(kind: MetricType, sink: &Sink, trend_stats: &[String], secs: f64) 
         _ => Value::Null,
     }
 }
+
+/// The `data` argument of `handleSummary(data)`, in k6's shape: root_group (checks as a
+/// list), options, state, metrics (type, contains, values, thresholds {expr: {ok}}), setup_data.
+pub fn handle_summary_data(
+    snap: &Snapshot,
+    verdicts: &[Verdict],
+    trend_stats: &[String],
+    setup_data: &Value,
+    stdout_tty: bool,
+) -> Value {
+    let secs = snap.elapsed.as_secs_f64().max(1e-9);
+    let mut metrics = Map::new();
+    let entry = |kind: MetricType, contains: &str, sink: &Sink| {
+        let mut vals = values(kind, sink, trend_stats, secs);
+        if let (MetricType::Rate, Value::Object(m)) = (kind, &mut vals) {
+            // handleSummary names the ratio `rate` (the legacy export calls it `value`).
+            if let Some(v) = m.remove("value") {
+                m.insert("rate".into(), v);
+            }
+        }
+        json!({ "type": kind.name(), "contains": contains, "values": vals })
+    };
+    for (i, def) in snap.defs.iter().enumerate() {
+        let Some(sink) = snap.total(crate::metrics::MetricId(i as u32)) else {
+            continue;
+        };
+        metrics.insert(
+            def.name.clone(),
+            entry(def.kind, def.contains.name(), &sink),
+        );
+    }
+    for v in verdicts {
+        let t = &v.threshold;
+        let Some(id) = snap.id(&t.metric) else {
+            continue;
+        };
+        let def = snap.def(id);
+        if !metrics.contains_key(&t.key) {
+            let sink = snap
+                .matching(id, &t.tags)
+                .unwrap_or_else(|| Sink::new(def.kind));
+            metrics.insert(t.key.clone(), entry(def.kind, def.contains.name(), &sink));
+        }
+        if let Some(Value::Object(m)) = metrics.get_mut(&t.key) {
+            let th = m.entry("thresholds").or_insert_with(|| json!({}));
+            th[&t.source] = json!({ "ok": v.ok });
+        }
+    }
+    let checks: Vec<Value> = check_counts(snap)
+        .into_iter()
+        .map(|(name, (passes, fails))| json!({"name": name, "path": format!("::{name}"), "id": "", "passes": passes, "fails": fails}))
+        .collect();
+    json!({
+        "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": [], "checks": checks},
+        "options": {"summaryTrendStats": trend_stats, "summaryTimeUnit": "", "noColor": false},
+        "state": {"isStdOutTTY": stdout_tty, "isStdErrTTY": false, "testRunDurationMs": snap.elapsed.as_secs_f64() * 1000.0},
+        "metrics": metrics,
+        "setup_data": setup_data,
+    })
+}
