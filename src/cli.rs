@@ -103,6 +103,9 @@ pub struct RunArgs {
     /// No live progress on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Stream every sample to a file: json=FILE (k6's JSON lines) or csv=FILE; repeatable.
+    #[arg(short = 'o', long = "out", value_name = "TYPE=FILE")]
+    pub out: Vec<String>,
     /// Do not print the end-of-test summary.
     #[arg(long = "no-summary")]
     pub no_summary: bool,

@@ -24,6 +24,7 @@ pub mod script;
 pub mod serve;
 pub mod target;
 pub mod thresholds;
+pub mod timefmt;
 
 /// Runs one CLI command; returns the process exit code.
 pub fn main_command(cli: cli::Cli) -> error::Result<u8> {

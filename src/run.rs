@@ -70,6 +70,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         run: run.clone(),
         started,
         time_scale: args.time_scale,
+        stamp_samples: !args.out.is_empty(),
         snapshots: Some(agg.requester()),
         max_connections: None,
     };
@@ -77,6 +78,29 @@ pub fn run(args: RunArgs) -> Result<u8> {
     // The main thread's own state reads the options and later runs setup and teardown.
     let main_script = Script::load(cfg.clone(), agg.tx.clone(), interner.clone(), usize::MAX)?;
     let plan = build_plan(&main_script, &args, &env, cli)?;
+    let threshold_texts: BTreeMap<String, Vec<String>> = plan
+        .thresholds
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.iter()
+                    .filter_map(|t| {
+                        t.as_str()
+                            .or_else(|| t.get("threshold")?.as_str())
+                            .map(String::from)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let outputs = args
+        .out
+        .iter()
+        .map(|o| report::outputs::open(o, &threshold_texts))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(Error::config)?;
+    agg.add_outputs(outputs);
     let thresholds = if args.no_thresholds {
         Vec::new()
     } else {
@@ -323,6 +347,7 @@ pub fn inspect(args: crate::cli::InspectArgs) -> Result<u8> {
         run: RunState::new(gauges),
         started: Instant::now(),
         time_scale: run_args.time_scale,
+        stamp_samples: false,
         snapshots: None,
         max_connections: None,
     };

@@ -200,3 +200,92 @@ end
         "--summary-export is still written"
     );
 }
+
+#[test]
+fn json_and_csv_outputs_agree_with_the_summary() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            "local lat = Trend('beacon_latency_ms')\noptions = {{ vus = 3, iterations = 30, thresholds = {{ http_req_duration = {{ 'p(95)<3000' }} }} }}\nfunction default()\n  local r = http.get('{}')\n  lat:add(r.timings.duration, {{ type = 'x' }})\nend\n",
+            srv.url("/ok")
+        ),
+    );
+    let json = ws.path().join("out.json");
+    let csv = ws.path().join("out.csv");
+    let r = ws.run(
+        "t.lua",
+        &[
+            "--out",
+            &format!("json={}", json.display()),
+            "-o",
+            &format!("csv={}", csv.display()),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&json).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let points = |m: &str| {
+        lines
+            .iter()
+            .filter(|l| l["type"] == "Point" && l["metric"] == m)
+            .count()
+    };
+    assert_eq!(points("http_reqs") as f64, r.metric("http_reqs", "count"));
+    assert_eq!(points("http_reqs"), 30);
+    assert_eq!(points("beacon_latency_ms"), 30);
+    let metric_line = lines
+        .iter()
+        .find(|l| l["type"] == "Metric" && l["metric"] == "http_req_duration")
+        .unwrap();
+    assert_eq!(metric_line["data"]["type"], "trend");
+    assert_eq!(metric_line["data"]["contains"], "time");
+    assert_eq!(metric_line["data"]["thresholds"][0], "p(95)<3000");
+    let first_point = lines
+        .iter()
+        .position(|l| l["type"] == "Point" && l["metric"] == "http_req_duration")
+        .unwrap();
+    let metric_pos = lines
+        .iter()
+        .position(|l| l["type"] == "Metric" && l["metric"] == "http_req_duration")
+        .unwrap();
+    assert!(
+        metric_pos < first_point,
+        "the Metric line comes before its first Point"
+    );
+    let p = &lines[first_point]["data"];
+    assert_eq!(p["tags"]["method"], "GET");
+    assert_eq!(p["tags"]["status"], "200");
+    assert!(p["time"].as_str().unwrap().ends_with('Z'));
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = csv_text.lines();
+    assert!(rows.next().unwrap().starts_with(
+        "metric_name,timestamp,metric_value,check,error,error_code,expected_response,group,method"
+    ));
+    assert_eq!(
+        csv_text
+            .lines()
+            .filter(|l| l.starts_with("http_reqs,"))
+            .count(),
+        30
+    );
+}
+
+#[test]
+fn an_unwritable_output_is_a_clear_config_error() {
+    let ws = Workspace::new();
+    ws.write("t.lua", "function default() end\n");
+    let r = ws.run("t.lua", &["--out", "json=/nonexistent-dir/x.json"]);
+    assert_eq!(r.code, 104);
+    assert!(
+        r.stderr.contains("--out json=/nonexistent-dir/x.json"),
+        "{}",
+        r.stderr
+    );
+    let r = ws.run("t.lua", &["--out", "influxdb=http://x"]);
+    assert_eq!(r.code, 104);
+}

@@ -1,7 +1,10 @@
 //! The aggregator thread: receives sample batches, owns the sinks, samples the VU gauges once
 //! a second, and hands out snapshots.
 
-use super::{Builtins, MetricDef, MetricId, Registry, Sample, Sink, TagInterner, TagSet, TagSetId};
+use super::{
+    Builtins, MetricDef, MetricId, Registry, Sample, SampleOutput, Sink, TagInterner, TagSet,
+    TagSetId,
+};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +62,7 @@ impl Snapshot {
 
 enum Control {
     Snapshot(Sender<Snapshot>),
+    Outputs(Vec<Box<dyn SampleOutput>>),
 }
 
 /// Gauges the aggregator samples itself (k6 samples `vus` and `vus_max` every second).
@@ -98,6 +102,15 @@ impl AggregatorHandle {
         }
     }
 
+    /// Starts streaming every sample from now on to these outputs.
+    pub fn add_outputs(&self, outputs: Vec<Box<dyn SampleOutput>>) {
+        if !outputs.is_empty() {
+            self.control
+                .send(Control::Outputs(outputs))
+                .expect("aggregator thread lives until finish()");
+        }
+    }
+
     /// Everything received so far (the aggregator drains its queue first).
     pub fn snapshot(&self) -> Snapshot {
         let (tx, rx) = bounded(1);
@@ -129,6 +142,10 @@ pub struct Aggregator {
     interner: Arc<TagInterner>,
     sinks: HashMap<(MetricId, TagSetId), Sink>,
     started: Instant,
+    outputs: Vec<Box<dyn SampleOutput>>,
+    /// Local copies for outputs, so a sample costs no lock.
+    defs: Vec<MetricDef>,
+    tagsets: HashMap<TagSetId, TagSet>,
 }
 
 impl Aggregator {
@@ -146,6 +163,9 @@ impl Aggregator {
             interner,
             sinks: HashMap::new(),
             started: Instant::now(),
+            outputs: Vec::new(),
+            defs: Vec::new(),
+            tagsets: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("aggregator".into())
@@ -172,15 +192,24 @@ impl Aggregator {
         loop {
             // Gauges are sampled once a second from the moment the first VU exists.
             if gauges.max.load(Ordering::Relaxed) > 0 && Instant::now() >= next_gauge {
-                self.add(b.vus, no_tags, gauges.active.load(Ordering::Relaxed) as f64);
-                self.add(
-                    b.vus_max,
-                    no_tags,
-                    gauges.max.load(Ordering::Relaxed) as f64,
-                );
+                let now = super::now_us();
+                self.add_batch(vec![
+                    Sample {
+                        metric: b.vus,
+                        tags: no_tags,
+                        value: gauges.active.load(Ordering::Relaxed) as f64,
+                        time_us: now,
+                    },
+                    Sample {
+                        metric: b.vus_max,
+                        tags: no_tags,
+                        value: gauges.max.load(Ordering::Relaxed) as f64,
+                        time_us: now,
+                    },
+                ]);
                 next_gauge = Instant::now() + Duration::from_secs(1);
             }
-            pending.extend(ctl.try_iter());
+            self.poll_control(&ctl, &mut pending);
             if !pending.is_empty() {
                 // Count every batch queued before the request, then answer it.
                 for _ in 0..rx.len() {
@@ -194,11 +223,18 @@ impl Aggregator {
                 }
             }
             match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(batch) => self.add_batch(batch),
+                Ok(batch) => {
+                    // Outputs asked for before this batch was sent must see it.
+                    self.poll_control(&ctl, &mut pending);
+                    self.add_batch(batch)
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     for c in ctl.try_iter() {
                         self.answer(c);
+                    }
+                    for o in &mut self.outputs {
+                        o.finish();
                     }
                     return;
                 }
@@ -206,16 +242,52 @@ impl Aggregator {
         }
     }
 
-    fn add_batch(&mut self, batch: Vec<Sample>) {
-        for s in batch {
-            self.add(s.metric, s.tags, s.value);
+    /// Takes new outputs at once (they apply to every batch from now on); snapshot requests
+    /// wait in `pending` until the queue is drained.
+    fn poll_control(&mut self, ctl: &Receiver<Control>, pending: &mut Vec<Control>) {
+        for c in ctl.try_iter() {
+            match c {
+                Control::Outputs(o) => self.outputs.extend(o),
+                snapshot => pending.push(snapshot),
+            }
         }
     }
 
-    fn answer(&self, c: Control) {
+    fn add_batch(&mut self, batch: Vec<Sample>) {
+        for s in &batch {
+            self.add(s.metric, s.tags, s.value);
+        }
+        if !self.outputs.is_empty() {
+            for s in &batch {
+                self.emit(s);
+            }
+        }
+    }
+
+    fn emit(&mut self, s: &Sample) {
+        if s.metric.0 as usize >= self.defs.len() {
+            self.defs = self.registry.all();
+        }
+        let interner = &self.interner;
+        let tags = self
+            .tagsets
+            .entry(s.tags)
+            .or_insert_with(|| interner.get(s.tags));
+        let time = if s.time_us == 0 {
+            super::now_us()
+        } else {
+            s.time_us
+        };
+        for o in &mut self.outputs {
+            o.sample(&self.defs[s.metric.0 as usize], tags, s.value, time);
+        }
+    }
+
+    fn answer(&mut self, c: Control) {
         match c {
             // The requester may have given up waiting; nothing to do then.
             Control::Snapshot(reply) => drop(reply.send(self.snapshot())),
+            Control::Outputs(o) => self.outputs.extend(o),
         }
     }
 

@@ -13,24 +13,29 @@ pub struct Buffer {
     tx: Sender<Vec<Sample>>,
     interner: Arc<TagInterner>,
     cache: HashMap<Vec<(String, String)>, TagSetId>,
+    /// Whether samples carry their time (only when a result output needs it).
+    stamp: bool,
 }
 
 impl Buffer {
-    pub fn new(tx: Sender<Vec<Sample>>, interner: Arc<TagInterner>) -> Self {
+    pub fn new(tx: Sender<Vec<Sample>>, interner: Arc<TagInterner>, stamp: bool) -> Self {
         Buffer {
             samples: Vec::with_capacity(BATCH),
             tx,
             interner,
             cache: HashMap::new(),
+            stamp,
         }
     }
 
     #[inline]
     pub fn add(&mut self, metric: MetricId, tags: TagSetId, value: f64) {
+        let time_us = if self.stamp { super::now_us() } else { 0 };
         self.samples.push(Sample {
             metric,
             tags,
             value,
+            time_us,
         });
         if self.samples.len() >= BATCH {
             self.flush();

@@ -3,5 +3,6 @@
 
 pub mod export;
 pub mod format;
+pub mod outputs;
 pub mod progress;
 pub mod summary;

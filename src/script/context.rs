@@ -28,6 +28,8 @@ pub struct WorkerConfig {
     pub started: Instant,
     /// Sockets this worker's shared pool may open (None: unbounded).
     pub max_connections: Option<usize>,
+    /// Samples carry their time (a result output is on).
+    pub stamp_samples: bool,
     /// Every sleep is divided by this (`--time-scale`).
     pub time_scale: f64,
     /// Run totals so far, for `require("engine").metric` in teardown (main thread only).

@@ -48,13 +48,14 @@ impl Script {
             unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
         let client = crate::http::Client::new(cfg.policy, &cfg.user_agent, cfg.max_connections)
             .map_err(Error::generic)?;
+        let stamp = cfg.stamp_samples;
         let ctx = Rc::new(WorkerCtx {
             init_rng: RefCell::new(match cfg.seed {
                 Some(s) => rand::rngs::SmallRng::seed_from_u64(s),
                 None => rand::rngs::SmallRng::from_os_rng(),
             }),
             cfg,
-            buffer: RefCell::new(Buffer::new(tx, interner)),
+            buffer: RefCell::new(Buffer::new(tx, interner, stamp)),
             client,
             current: RefCell::new(None),
             errors: ErrorLog::new(),
