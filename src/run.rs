@@ -182,12 +182,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if !args.quiet && !args.no_summary {
         report::summary::banner(&mut std::io::stdout(), &args.script, &plan, worker_count);
     }
+    agg.start_clock();
     workers.start(Some(setup_data.clone()));
     let progress =
         report::progress::Progress::start(run.clone(), plan.max_vus(), args.quiet, started);
     let watch = watch_thresholds(&agg, &thresholds, &run);
     let workers_result = local.block_on(&rt, wait_with_signals(workers, run.clone(), watch));
     progress.stop();
+    agg.stop_clock();
     workers_result?;
 
     if !args.no_teardown {

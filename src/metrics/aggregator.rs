@@ -63,6 +63,10 @@ impl Snapshot {
 enum Control {
     Snapshot(Sender<Snapshot>),
     Outputs(Vec<Box<dyn SampleOutput>>),
+    /// The test proper starts now: rates and durations count from here (after init/setup).
+    StartClock,
+    /// The scenarios are over: teardown and reporting do not count toward the duration.
+    StopClock,
 }
 
 /// Gauges the aggregator samples itself (k6 samples `vus` and `vus_max` every second).
@@ -100,6 +104,21 @@ impl AggregatorHandle {
         SnapshotRequester {
             control: self.control.clone(),
         }
+    }
+
+    /// Marks the start of the test proper (k6's rates divide by the run's duration, not by
+    /// the time spent in init and setup).
+    pub fn start_clock(&self) {
+        self.control
+            .send(Control::StartClock)
+            .expect("aggregator thread lives until finish()");
+    }
+
+    /// Marks the end of the scenarios (see [`Self::start_clock`]).
+    pub fn stop_clock(&self) {
+        self.control
+            .send(Control::StopClock)
+            .expect("aggregator thread lives until finish()");
     }
 
     /// Starts streaming every sample from now on to these outputs.
@@ -142,6 +161,7 @@ pub struct Aggregator {
     interner: Arc<TagInterner>,
     sinks: HashMap<(MetricId, TagSetId), Sink>,
     started: Instant,
+    stopped: Option<Instant>,
     outputs: Vec<Box<dyn SampleOutput>>,
     /// Local copies for outputs, so a sample costs no lock.
     defs: Vec<MetricDef>,
@@ -163,6 +183,7 @@ impl Aggregator {
             interner,
             sinks: HashMap::new(),
             started: Instant::now(),
+            stopped: None,
             outputs: Vec::new(),
             defs: Vec::new(),
             tagsets: HashMap::new(),
@@ -248,6 +269,8 @@ impl Aggregator {
         for c in ctl.try_iter() {
             match c {
                 Control::Outputs(o) => self.outputs.extend(o),
+                Control::StartClock => self.started = Instant::now(),
+                Control::StopClock => self.stopped = Some(Instant::now()),
                 snapshot => pending.push(snapshot),
             }
         }
@@ -288,6 +311,8 @@ impl Aggregator {
             // The requester may have given up waiting; nothing to do then.
             Control::Snapshot(reply) => drop(reply.send(self.snapshot())),
             Control::Outputs(o) => self.outputs.extend(o),
+            Control::StartClock => self.started = Instant::now(),
+            Control::StopClock => self.stopped = Some(Instant::now()),
         }
     }
 
@@ -314,7 +339,7 @@ impl Aggregator {
         Snapshot {
             defs: self.registry.all(),
             series,
-            elapsed: self.started.elapsed(),
+            elapsed: self.stopped.unwrap_or_else(Instant::now) - self.started,
         }
     }
 }

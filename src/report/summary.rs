@@ -71,7 +71,18 @@ fn try_write(
     write_checks(out, snap, secs)?;
     let mut sections: BTreeMap<usize, Vec<&MetricDef>> = BTreeMap::new();
     for (i, def) in snap.defs.iter().enumerate() {
-        if def.name == "checks" || snap.total(crate::metrics::MetricId(i as u32)).is_none() {
+        // k6's compact summary leaves the HTTP phase trends to the export and outputs.
+        let phase = matches!(
+            def.name.as_str(),
+            "http_req_blocked"
+                | "http_req_connecting"
+                | "http_req_tls_handshaking"
+                | "http_req_sending"
+                | "http_req_waiting"
+                | "http_req_receiving"
+        );
+        if def.name == "checks" || phase || snap.total(crate::metrics::MetricId(i as u32)).is_none()
+        {
             continue;
         }
         sections.entry(section_of(def)).or_default().push(def);
