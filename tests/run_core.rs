@@ -427,3 +427,46 @@ fn inspect_prints_the_resolved_scaled_plan() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["scenarios"]["default"]["executor"], "constant-vus");
 }
+
+#[test]
+fn response_fields_including_the_lazy_ones() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+function default()
+  local r = http.get("{u}")
+  check(r, {{
+    ["status"] = function(r) return r.status == 200 end,
+    ["url"] = function(r) return r.url == "{u}" end,
+    ["proto"] = function(r) return r.proto == "HTTP/1.1" end,
+    ["status_text"] = function(r) return r.status_text == "200 OK" end,
+    ["headers"] = function(r) return r.headers["Set-Cookie"] ~= nil and r.headers["Content-Length"] == "22" end,
+    ["cookies"] = function(r) return r.cookies.csrf[1].value == "tok123" end,
+    ["request"] = function(r) return r.request.method == "GET" and r.request.url == "{u}" end,
+    ["timings"] = function(r) return r.timings.duration > 0 and r.timings.duration >= r.timings.waiting end,
+    ["error fields"] = function(r) return r.error == "" and r.error_code == 0 end,
+  }})
+end
+"#,
+            u = srv.url("/csrf")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for c in [
+        "status",
+        "url",
+        "proto",
+        "status_text",
+        "headers",
+        "cookies",
+        "request",
+        "timings",
+        "error fields",
+    ] {
+        assert_eq!(r.check(c), (1, 0), "check {c}");
+    }
+}

@@ -299,6 +299,9 @@ pub struct ResponseExtra {
     headers: Vec<(String, String)>,
     cookies: Vec<crate::http::Cookie>,
     method: String,
+    url: String,
+    proto: &'static str,
+    status_text: String,
 }
 
 impl mlua::UserData for ResponseExtra {}
@@ -308,8 +311,6 @@ impl mlua::UserData for ResponseExtra {}
 pub fn to_lua(lua: &Lua, res: Response) -> mlua::Result<Table> {
     let t = lua.create_table_with_capacity(0, 10)?;
     t.set("status", res.status)?;
-    t.set("url", res.url.as_str())?;
-    t.set("proto", res.proto)?;
     if let Some(b) = &res.body {
         t.set("body", lua.create_string(b)?)?;
     }
@@ -318,7 +319,6 @@ pub fn to_lua(lua: &Lua, res: Response) -> mlua::Result<Table> {
         res.error.as_ref().map_or("", |e| e.message.as_str()),
     )?;
     t.set("error_code", res.error_code())?;
-    t.set("status_text", res.status_text.as_str())?;
     let tm = lua.create_table_with_capacity(0, 7)?;
     let x = &res.timings;
     tm.raw_set("duration", x.duration)?;
@@ -333,12 +333,16 @@ pub fn to_lua(lua: &Lua, res: Response) -> mlua::Result<Table> {
         headers: res.headers,
         cookies: res.set_cookies,
         method: res.method.to_string(),
+        url: res.url,
+        proto: res.proto,
+        status_text: res.status_text,
     };
     t.set("_extra", lua.create_userdata(extra)?)?;
     Ok(t)
 }
 
-/// Builds `headers`, `cookies` or `request` of a response on first access.
+/// Builds `headers`, `cookies`, `request`, `url`, `proto` or `status_text` of a response on
+/// first access.
 pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
     let Ok(ud) = res.raw_get::<mlua::AnyUserData>("_extra") else {
         return Ok(Value::Nil);
@@ -382,8 +386,18 @@ pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
         "request" => {
             let req = lua.create_table()?;
             req.raw_set("method", extra.method.as_str())?;
-            req.raw_set("url", res.raw_get::<Value>("url")?)?;
+            req.raw_set("url", extra.url.as_str())?;
             req
+        }
+        "url" | "proto" | "status_text" => {
+            let text = match key {
+                "url" => extra.url.as_str(),
+                "proto" => extra.proto,
+                _ => extra.status_text.as_str(),
+            };
+            let v = Value::String(lua.create_string(text)?);
+            res.raw_set(key, &v)?;
+            return Ok(v);
         }
         _ => return Ok(Value::Nil),
     };

@@ -91,11 +91,12 @@ k6.randomSeed = E.random_seed
 ---------------------------------------------------------------- k6/http
 local Response = {}
 local res_extra = E.res_extra
--- headers, cookies and request are built on first access (most scripts never read them).
+-- Fields most scripts never read are built on first access.
+local LAZY = { headers = true, cookies = true, request = true, url = true, proto = true, status_text = true }
 Response.__index = function(t, k)
   local m = Response[k]
   if m ~= nil then return m end
-  if k == "headers" or k == "cookies" or k == "request" then return res_extra(t, k) end
+  if LAZY[k] then return res_extra(t, k) end
   return nil
 end
 
