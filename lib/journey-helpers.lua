@@ -35,6 +35,18 @@ local totalMissionCompletes = metrics.Counter("total_mission_completes") -- bran
 local droppedUsers          = metrics.Counter("dropped_users")
 local fullJourneyUsers      = metrics.Counter("full_journey_users")      -- made it to brand-steps
 
+-- The spec's thresholds for the journey scripts (full-journey, journey-blitz,
+-- conversion-soak), plus the integrity checks their teardown records.
+M.JOURNEY_THRESHOLDS = {
+  http_req_duration = { "p(95)<3000", "p(99)<5000" },
+  http_req_failed = { "rate<0.01" },
+  funnel_entry_success = { "rate>0.99" },
+  funnel_exit_success = { "rate>0.99" },
+  funnel_complete_success = { "rate>0.99" },
+  beacon_latency_ms = { "p(95)<2000", "p(99)<5000" },
+  ["checks{integrity:true}"] = { "rate==1" },
+}
+
 local HEADERS = {
   ["Content-Type"] = "application/json",
   ["Origin"] = "https://k6-load-test.pages.dev",

@@ -18,15 +18,9 @@ options = {
     { duration = "3m",  target = 15000 },  -- Phase 5: Spike hold
     { duration = "1m",  target = 0 },      -- Phase 6: Cool-down
   },
-  thresholds = {
-    http_req_duration = { "p(95)<3000", "p(99)<5000" },
-    http_req_failed = { "rate<0.01" },
-    funnel_entry_success = { "rate>0.99" },
-    funnel_exit_success = { "rate>0.99" },
-    funnel_complete_success = { "rate>0.99" },
-    beacon_latency_ms = { "p(95)<2000", "p(99)<5000" },
-    ["checks{integrity:true}"] = { "rate==1" },
-  },
+  -- http_req_duration p(95)<3000 p(99)<5000, http_req_failed rate<0.01, the success Rates
+  -- > 0.99, beacon_latency_ms p(95)<2000 p(99)<5000, and the integrity checks == 1
+  thresholds = helpers.JOURNEY_THRESHOLDS,
   teardownTimeout = "3m",
 }
 
