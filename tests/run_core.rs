@@ -470,3 +470,43 @@ end
         assert_eq!(r.check(c), (1, 0), "check {c}");
     }
 }
+
+#[test]
+fn scenarios_run_side_by_side_with_their_own_exec_env_and_tags() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+local exec = require "k6/execution"
+options = {{
+  scenarios = {{
+    readers = {{ executor = "per-vu-iterations", vus = 2, iterations = 3, exec = "read", env = {{ ROLE = "reader" }}, tags = {{ team = "r" }} }},
+    writers = {{ executor = "shared-iterations", vus = 1, iterations = 4, exec = "write", startTime = "200ms", env = {{ ROLE = "writer" }} }},
+  }},
+  thresholds = {{ ["http_reqs{{team:r}}"] = {{ "count==6" }} }},
+}}
+function read() http.get("{u}?role=" .. __ENV.ROLE .. "&sc=" .. exec.scenario.name .. "&home=" .. tostring(__ENV.HOME ~= nil)) end
+function write() http.post("{u}?role=" .. __ENV.ROLE .. "&sc=" .. exec.scenario.name, "w") end
+"#,
+            u = srv.url("/s")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reqs = srv.requests();
+    assert_eq!(
+        reqs.iter()
+            .filter(|s| s.method == "GET" && s.query == "role=reader&sc=readers&home=true")
+            .count(),
+        6
+    );
+    assert_eq!(
+        reqs.iter()
+            .filter(|s| s.method == "POST" && s.query == "role=writer&sc=writers")
+            .count(),
+        4
+    );
+    assert_eq!(r.metric("http_reqs{team:r}", "count"), 6.0);
+}

@@ -267,6 +267,37 @@ fn register_execution(lua: &Lua, e: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result
     )?;
     let c = ctx.clone();
     e.set(
+        "scenario_env",
+        lua.create_function(move |_, key: mlua::LuaString| {
+            let Some(vu) = c.vu() else { return Ok(None) };
+            let sc = vu.scenario.borrow();
+            let key = key.to_string_lossy();
+            Ok(sc.as_ref().and_then(|s| {
+                s.env
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.clone())
+            }))
+        })?,
+    )?;
+    let c = ctx.clone();
+    e.set(
+        "scenario_env_all",
+        lua.create_function(move |lua, ()| {
+            let Some(vu) = c.vu() else { return Ok(None) };
+            let sc = vu.scenario.borrow();
+            let Some(sc) = sc.as_ref() else {
+                return Ok(None);
+            };
+            let t = lua.create_table()?;
+            for (k, v) in &sc.env {
+                t.set(k.as_str(), v.as_str())?;
+            }
+            Ok(Some(t))
+        })?,
+    )?;
+    let c = ctx.clone();
+    e.set(
         "exec_vu",
         lua.create_function(move |lua, key: String| {
             let Some(vu) = c.vu() else {

@@ -71,7 +71,9 @@ impl Script {
             for (k, v) in &ctx.cfg.env {
                 env.set(k.as_str(), v.as_str())?;
             }
-            lua.globals().set("__ENV", env)?;
+            let wrap: Function = lua.globals().get("__wrap_env")?;
+            lua.globals().set("__ENV", wrap.call::<Table>(env)?)?;
+            lua.globals().set("__wrap_env", Value::Nil)?;
             Ok(())
         };
         install().map_err(|e| Error::generic(format!("engine prelude failed: {e}")))?;

@@ -234,6 +234,25 @@ JSON = { stringify = json.encode, parse = json.decode }
 Date = { now = E.now_ms }
 open = E.open
 
+-- __ENV: a scenario's `env` overrides the run's environment for that scenario's VUs.
+function __wrap_env(base)
+  local scenario_env = E.scenario_env
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = scenario_env(k)
+      if v ~= nil then return v end
+      return base[k]
+    end,
+    __newindex = base,
+    __pairs = function()
+      local merged = {}
+      for k, v in pairs(base) do merged[k] = v end
+      for k, v in pairs(E.scenario_env_all() or {}) do merged[k] = v end
+      return next, merged, nil
+    end,
+  })
+end
+
 -- __VU and __ITER belong to the VU that is running, so they are looked up, not stored.
 setmetatable(_G, {
   __index = function(_, k)
