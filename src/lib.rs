@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod fasthash;
 pub mod http;
 pub mod metrics;
 pub mod options;

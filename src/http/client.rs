@@ -13,7 +13,6 @@ use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use url::Url;
@@ -102,7 +101,7 @@ pub struct Client {
     inner: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
     user_agent: String,
     /// Parsed URLs by text: load tests hit the same few URLs millions of times.
-    urls: Rc<RefCell<HashMap<String, (Url, Uri)>>>,
+    urls: Rc<RefCell<crate::fasthash::FastMap<String, (Url, Uri)>>>,
     /// Connection slots: at most this many requests (so sockets) in flight on this pool.
     slots: Option<Rc<tokio::sync::Semaphore>>,
 }

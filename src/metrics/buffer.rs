@@ -2,7 +2,6 @@
 
 use super::{MetricId, Sample, TagInterner, TagSetId};
 use crossbeam_channel::Sender;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const BATCH: usize = 4096;
@@ -12,7 +11,7 @@ pub struct Buffer {
     samples: Vec<Sample>,
     tx: Sender<Vec<Sample>>,
     interner: Arc<TagInterner>,
-    cache: HashMap<Vec<(String, String)>, TagSetId>,
+    cache: crate::fasthash::FastMap<Vec<(String, String)>, TagSetId>,
     /// Whether samples carry their time (only when a result output needs it).
     stamp: bool,
 }
@@ -23,7 +22,7 @@ impl Buffer {
             samples: Vec::with_capacity(BATCH),
             tx,
             interner,
-            cache: HashMap::new(),
+            cache: Default::default(),
             stamp,
         }
     }

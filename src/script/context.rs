@@ -47,7 +47,7 @@ pub struct WorkerCtx {
     pub errors: ErrorLog,
     pub worker_index: usize,
     /// Tag sets of HTTP samples by a hash of what varies (see `http_glue::record`).
-    pub http_tags: RefCell<std::collections::HashMap<u64, TagSetId>>,
+    pub http_tags: RefCell<crate::fasthash::FastMap<u64, TagSetId>>,
 }
 
 impl WorkerCtx {

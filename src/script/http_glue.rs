@@ -220,7 +220,7 @@ fn http_tags(
 ) -> TagSetId {
     let base = super::tags::custom_tags(ctx, Some(vu), None).expect("base tags need no Lua");
     let code = res.error_code();
-    let mut h = Fnv::default();
+    let mut h = KeyHasher::default();
     h.add(&base.0.to_le_bytes());
     h.add(res.method.as_str().as_bytes());
     h.add(&res.status.to_le_bytes());
@@ -231,7 +231,7 @@ fn http_tags(
         h.add(k.as_bytes());
         h.add(v.as_bytes());
     }
-    let key = h.0;
+    let key = h.finish();
     if let Some(&id) = ctx.http_tags.borrow().get(&key) {
         return id;
     }
@@ -263,33 +263,28 @@ fn http_tags(
 
 /// A cache key for a tag set derived from `base` plus some byte strings.
 pub fn tag_key(base: TagSetId, parts: &[&[u8]]) -> u64 {
-    let mut h = Fnv::default();
+    let mut h = KeyHasher::default();
     h.add(b"check");
     h.add(&base.0.to_le_bytes());
     for p in parts {
         h.add(p);
     }
-    h.0
+    h.finish()
 }
 
-/// FNV-1a: a fast, allocation-free hash for the tag cache key.
-struct Fnv(u64);
+/// Hashes byte strings with a separator, so ("ab","c") and ("a","bc") differ.
+#[derive(Default)]
+struct KeyHasher(crate::fasthash::Fnv);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
+impl KeyHasher {
     fn add(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-        // A separator, so ("ab","c") and ("a","bc") differ.
-        self.0 ^= 0xff;
-        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        use std::hash::Hasher;
+        self.0.write(bytes);
+        self.0.write(&[0xff]);
+    }
+
+    fn finish(&self) -> u64 {
+        std::hash::Hasher::finish(&self.0)
     }
 }
 
