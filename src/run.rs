@@ -184,8 +184,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     agg.start_clock();
     workers.start(Some(setup_data.clone()));
-    let progress =
-        report::progress::Progress::start(run.clone(), plan.max_vus(), args.quiet, started);
+    let progress = report::progress::Progress::start(run.clone(), &plan, args.quiet);
     let watch = watch_thresholds(&agg, &thresholds, &run);
     let workers_result = local.block_on(&rt, wait_with_signals(workers, run.clone(), watch));
     progress.stop();
