@@ -178,16 +178,13 @@ fn form_encode(pairs: &[(String, String)]) -> String {
 }
 
 /// The pool this VU sends through, per the connection policy.
-pub fn client_for(ctx: &WorkerCtx, vu: &VuState) -> Client {
+pub fn client_for<'a>(ctx: &'a WorkerCtx, vu: &'a VuState) -> &'a Client {
     match ctx.cfg.policy {
-        ConnectionPolicy::PerVu => vu
-            .client
-            .get_or_init(|| {
-                Client::new(ConnectionPolicy::PerVu, &ctx.cfg.user_agent, None)
-                    .unwrap_or_else(|_| ctx.client.clone())
-            })
-            .clone(),
-        _ => ctx.client.clone(),
+        ConnectionPolicy::PerVu => vu.client.get_or_init(|| {
+            Client::new(ConnectionPolicy::PerVu, &ctx.cfg.user_agent, None)
+                .unwrap_or_else(|_| ctx.client.clone())
+        }),
+        _ => &ctx.client,
     }
 }
 
