@@ -510,3 +510,32 @@ function write() http.post("{u}?role=" .. __ENV.ROLE .. "&sc=" .. exec.scenario.
     );
     assert_eq!(r.metric("http_reqs{team:r}", "count"), 6.0);
 }
+
+#[test]
+fn connection_policies_open_the_connections_they_promise() {
+    let ws = Workspace::new();
+    let script = |url: String| {
+        format!(
+            "options = {{ scenarios = {{ s = {{ executor = 'per-vu-iterations', vus = 5, iterations = 4 }} }} }}\nfunction default() http.get('{url}') sleep(0.02) end\n"
+        )
+    };
+    for (policy, want) in [("per-vu", 5u64), ("per-request", 20)] {
+        let srv = start_server();
+        ws.write("t.lua", &script(srv.url("/ok")));
+        let r = ws.run("t.lua", &["--connections", policy, "--workers", "1"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(srv.count("/ok"), 20);
+        assert_eq!(srv.connections(), want, "{policy}");
+    }
+    let srv = start_server();
+    ws.write("t.lua", &script(srv.url("/ok")));
+    let r = ws.run("t.lua", &["--workers", "1", "--max-connections", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        srv.connections() <= 2,
+        "shared pool bounded by --max-connections: {}",
+        srv.connections()
+    );
+    let r = ws.run("t.lua", &["--connections", "bogus"]);
+    assert_eq!(r.code, 104);
+}
