@@ -159,7 +159,7 @@ impl AggregatorHandle {
 pub struct Aggregator {
     registry: Arc<Registry>,
     interner: Arc<TagInterner>,
-    sinks: HashMap<(MetricId, TagSetId), Sink>,
+    sinks: crate::fasthash::FastMap<(MetricId, TagSetId), Sink>,
     started: Instant,
     stopped: Option<Instant>,
     outputs: Vec<Box<dyn SampleOutput>>,
@@ -181,7 +181,7 @@ impl Aggregator {
         let mut agg = Aggregator {
             registry,
             interner,
-            sinks: HashMap::new(),
+            sinks: Default::default(),
             started: Instant::now(),
             stopped: None,
             outputs: Vec::new(),

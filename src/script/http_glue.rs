@@ -333,6 +333,39 @@ pub fn to_lua(lua: &Lua, res: Response) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// A response as the values the prelude's `http.*` turns into a table: status, body,
+/// error, error_code, duration, waiting, receiving, blocked, and the lazy rest.
+pub fn to_lua_parts(lua: &Lua, res: &Response) -> mlua::Result<Vec<Value>> {
+    let t = &res.timings;
+    let body = match &res.body {
+        Some(b) => Value::String(lua.create_string(b)?),
+        None => Value::Nil,
+    };
+    let error = match &res.error {
+        Some(e) => Value::String(lua.create_string(&e.message)?),
+        None => Value::Nil,
+    };
+    let extra = ResponseExtra {
+        headers: res.headers.clone(),
+        cookies: res.set_cookies.clone(),
+        method: res.method.to_string(),
+        url: res.url.clone(),
+        proto: res.proto,
+        status_text: res.status_text.clone(),
+    };
+    Ok(vec![
+        Value::Integer(res.status as i64),
+        body,
+        error,
+        Value::Integer(res.error_code() as i64),
+        Value::Number(t.duration),
+        Value::Number(t.waiting),
+        Value::Number(t.receiving),
+        Value::Number(t.blocked),
+        Value::UserData(lua.create_userdata(extra)?),
+    ])
+}
+
 /// Builds `headers`, `cookies`, `request`, `url`, `proto` or `status_text` of a response on
 /// first access.
 pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {

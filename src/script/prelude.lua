@@ -118,15 +118,31 @@ end
 
 local http = {}
 
--- One closure per method, so the error location (level 3 in suspend) is the script's line.
+-- The driver answers an OP_HTTP intent with the response's parts (or nil and an error);
+-- the table is built here, where a constructor is cheap. Every http.* function tail-calls
+-- this one, so error level 2 is the script's line.
+local function http_call(what, method, url, body, params)
+  if not E.in_vu() then
+    error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 2)
+  end
+  local status, rbody, err, code, dur, waiting, receiving, blocked, extra = raw_yield(Y, OP_HTTP, method, url, body, params)
+  if status == nil then error(rbody, 2) end
+  return setmetatable({
+    status = status, body = rbody, error = err or "", error_code = code, _extra = extra,
+    timings = { duration = dur, waiting = waiting, receiving = receiving, blocked = blocked,
+                sending = 0, connecting = 0, tls_handshaking = 0 },
+  }, Response)
+end
+
+-- One closure per method (each tail-calls http_call).
 local function with_body(method, what)
   return function(url, body, params)
-    return wrap_response(suspend(what, OP_HTTP, method, url, body, params))
+    return http_call(what, method, url, body, params)
   end
 end
 local function without_body(method, what)
   return function(url, params)
-    return wrap_response(suspend(what, OP_HTTP, method, url, nil, params))
+    return http_call(what, method, url, nil, params)
   end
 end
 http.get = without_body("GET", "http.get()")
@@ -137,7 +153,7 @@ http.patch = with_body("PATCH", "http.patch()")
 http.del = with_body("DELETE", "http.del()")
 http.options = with_body("OPTIONS", "http.options()")
 function http.request(method, url, body, params)
-  return wrap_response(suspend("http.request()", OP_HTTP, string.upper(method), url, body, params))
+  return http_call("http.request()", string.upper(method), url, body, params)
 end
 
 -- http.batch({ {"GET", url}, {method="POST", url=..., body=..., params=...}, "http://..." })

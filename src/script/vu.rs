@@ -2,10 +2,11 @@
 //! (sleep, HTTP), and the factory that creates VUs on a worker.
 
 use super::context::{VuState, WorkerCtx};
-use super::http_glue::{client_for, prepare, record, to_lua};
+use super::http_glue::{client_for, prepare, record, to_lua, to_lua_parts};
 use super::tags::custom_tags;
 use super::{error_text, SENTINEL};
 use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
+use crate::http::Response;
 use mlua::thread::ThreadStatus;
 use mlua::{Function, Lua, MultiValue, Table, Thread, Value};
 use std::rc::Rc;
@@ -242,13 +243,21 @@ async fn drive(
                     .and_then(|v| v.as_string().map(|s| s.to_string_lossy()))
                     .unwrap_or_default();
                 let (url, body, params) = (next(&mut it), next(&mut it), next(&mut it));
-                let res = Box::pin(http_call(sh, st, &method, url, body, params)).await;
+                let res = Box::pin(exchange(sh, st, &method, url, body, params)).await;
+                let lua_str = |s: &str| {
+                    sh.lua
+                        .create_string(s)
+                        .map(Value::String)
+                        .map_err(|e| e.to_string())
+                };
                 match res {
-                    Ok(t) => MultiValue::from_vec(vec![Value::Table(t)]),
-                    Err(msg) => MultiValue::from_vec(vec![
-                        Value::Nil,
-                        Value::String(sh.lua.create_string(msg).map_err(|e| e.to_string())?),
-                    ]),
+                    // The prelude builds the response table from these values: a Lua table
+                    // constructor is much cheaper than setting fields from Rust.
+                    Ok(r) => {
+                        let extra = to_lua_parts(&sh.lua, &r).map_err(|e| e.to_string())?;
+                        MultiValue::from_vec(extra)
+                    }
+                    Err(msg) => MultiValue::from_vec(vec![Value::Nil, lua_str(&msg)?]),
                 }
             }
             OP_BATCH => {
@@ -271,6 +280,25 @@ async fn drive(
 
 fn next(it: &mut impl Iterator<Item = Value>) -> Value {
     it.next().unwrap_or(Value::Nil)
+}
+
+/// One request as `http.*` makes it: convert, send (following redirects), record every hop.
+/// Returns the last hop.
+async fn exchange(
+    sh: &Shared,
+    st: &Rc<VuState>,
+    method: &str,
+    url: Value,
+    body: Value,
+    params: Value,
+) -> Result<Response, String> {
+    let p = prepare(&sh.ctx, method, url, body, params)?;
+    let client = client_for(&sh.ctx, st);
+    let mut hops = client.send(&p.spec, &st.jar).await;
+    for hop in &hops {
+        record(&sh.ctx, st, hop, &p.user_tags);
+    }
+    Ok(hops.pop().expect("a request has at least one hop"))
 }
 
 async fn http_call(
