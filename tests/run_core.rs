@@ -539,3 +539,33 @@ fn connection_policies_open_the_connections_they_promise() {
     let r = ws.run("t.lua", &["--connections", "bogus"]);
     assert_eq!(r.code, 104);
 }
+
+#[test]
+fn http_batch_sends_every_request_and_keeps_keys() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+function default()
+  local rs = http.batch({{ {{ "GET", "{a}" }}, {{ method = "POST", url = "{e}", body = "hi" }}, "{a}" }})
+  check(rs, {{
+    ["three responses"] = function(r) return #r == 3 end,
+    ["in order"] = function(r) return r[1].body == "ok" and r[2].body == "hi" and r[3].status == 200 end,
+    ["lazy fields"] = function(r) return r[2].request.method == "POST" and r[1].timings.duration > 0 end,
+  }})
+end
+"#,
+            a = srv.url("/ok"),
+            e = srv.url("/echo")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for c in ["three responses", "in order", "lazy fields"] {
+        assert_eq!(r.check(c), (1, 0), "check {c}");
+    }
+    assert_eq!(srv.requests().len(), 3);
+    assert_eq!(r.metric("http_reqs", "count"), 3.0);
+}

@@ -298,44 +298,9 @@ pub struct ResponseExtra {
 
 impl mlua::UserData for ResponseExtra {}
 
-/// The script's view of a response: the fields every script reads, eagerly; headers,
-/// cookies and request lazily (see [`extra_field`]).
-pub fn to_lua(lua: &Lua, res: Response) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 10)?;
-    t.set("status", res.status)?;
-    if let Some(b) = &res.body {
-        t.set("body", lua.create_string(b)?)?;
-    }
-    t.set(
-        "error",
-        res.error.as_ref().map_or("", |e| e.message.as_str()),
-    )?;
-    t.set("error_code", res.error_code())?;
-    let tm = lua.create_table_with_capacity(0, 7)?;
-    let x = &res.timings;
-    tm.raw_set("duration", x.duration)?;
-    tm.raw_set("waiting", x.waiting)?;
-    tm.raw_set("receiving", x.receiving)?;
-    tm.raw_set("sending", x.sending)?;
-    tm.raw_set("blocked", x.blocked)?;
-    tm.raw_set("connecting", x.connecting)?;
-    tm.raw_set("tls_handshaking", x.tls_handshaking)?;
-    t.set("timings", tm)?;
-    let extra = ResponseExtra {
-        headers: res.headers,
-        cookies: res.set_cookies,
-        method: res.method.to_string(),
-        url: res.url,
-        proto: res.proto,
-        status_text: res.status_text,
-    };
-    t.set("_extra", lua.create_userdata(extra)?)?;
-    Ok(t)
-}
-
 /// A response as the values the prelude's `http.*` turns into a table: status, body,
 /// error, error_code, duration, waiting, receiving, blocked, and the lazy rest.
-pub fn to_lua_parts(lua: &Lua, res: &Response) -> mlua::Result<Vec<Value>> {
+pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
     let t = &res.timings;
     let body = match &res.body {
         Some(b) => Value::String(lua.create_string(b)?),
@@ -345,19 +310,20 @@ pub fn to_lua_parts(lua: &Lua, res: &Response) -> mlua::Result<Vec<Value>> {
         Some(e) => Value::String(lua.create_string(&e.message)?),
         None => Value::Nil,
     };
+    let (status, code) = (res.status, res.error_code());
     let extra = ResponseExtra {
-        headers: res.headers.clone(),
-        cookies: res.set_cookies.clone(),
+        headers: res.headers,
+        cookies: res.set_cookies,
         method: res.method.to_string(),
-        url: res.url.clone(),
+        url: res.url,
         proto: res.proto,
-        status_text: res.status_text.clone(),
+        status_text: res.status_text,
     };
     Ok(vec![
-        Value::Integer(res.status as i64),
+        Value::Integer(status as i64),
         body,
         error,
-        Value::Integer(res.error_code() as i64),
+        Value::Integer(code as i64),
         Value::Number(t.duration),
         Value::Number(t.waiting),
         Value::Number(t.receiving),

@@ -112,11 +112,16 @@ function Response:json(selector)
   return v
 end
 
-local function wrap_response(res)
-  return setmetatable(res, Response)
-end
-
 local http = {}
+
+-- A response from the parts the driver passes (see to_lua_parts in http_glue.rs).
+local function build_response(status, rbody, err, code, dur, waiting, receiving, blocked, extra)
+  return setmetatable({
+    status = status, body = rbody, error = err or "", error_code = code, _extra = extra,
+    timings = { duration = dur, waiting = waiting, receiving = receiving, blocked = blocked,
+                sending = 0, connecting = 0, tls_handshaking = 0 },
+  }, Response)
+end
 
 -- The driver answers an OP_HTTP intent with the response's parts (or nil and an error);
 -- the table is built here, where a constructor is cheap. Every http.* function tail-calls
@@ -127,11 +132,7 @@ local function http_call(what, method, url, body, params)
   end
   local status, rbody, err, code, dur, waiting, receiving, blocked, extra = raw_yield(Y, OP_HTTP, method, url, body, params)
   if status == nil then error(rbody, 2) end
-  return setmetatable({
-    status = status, body = rbody, error = err or "", error_code = code, _extra = extra,
-    timings = { duration = dur, waiting = waiting, receiving = receiving, blocked = blocked,
-                sending = 0, connecting = 0, tls_handshaking = 0 },
-  }, Response)
+  return build_response(status, rbody, err, code, dur, waiting, receiving, blocked, extra)
 end
 
 -- One closure per method (each tail-calls http_call).
@@ -165,7 +166,7 @@ function http.batch(requests)
   end
   local results = suspend("http.batch()", OP_BATCH, list)
   local out = {}
-  for i, item in ipairs(list) do out[item.key] = wrap_response(results[i]) end
+  for i, item in ipairs(list) do out[item.key] = build_response(unpack(results[i], 1, 9)) end
   return out
 end
 

@@ -2,7 +2,7 @@
 //! (sleep, HTTP), and the factory that creates VUs on a worker.
 
 use super::context::{VuState, WorkerCtx};
-use super::http_glue::{client_for, prepare, record, to_lua, to_lua_parts};
+use super::http_glue::{client_for, prepare, record, to_lua_parts};
 use super::tags::custom_tags;
 use super::{error_text, SENTINEL};
 use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
@@ -254,8 +254,8 @@ async fn drive(
                     // The prelude builds the response table from these values: a Lua table
                     // constructor is much cheaper than setting fields from Rust.
                     Ok(r) => {
-                        let extra = to_lua_parts(&sh.lua, &r).map_err(|e| e.to_string())?;
-                        MultiValue::from_vec(extra)
+                        let parts = to_lua_parts(&sh.lua, r).map_err(|e| e.to_string())?;
+                        MultiValue::from_vec(parts)
                     }
                     Err(msg) => MultiValue::from_vec(vec![Value::Nil, lua_str(&msg)?]),
                 }
@@ -301,24 +301,6 @@ async fn exchange(
     Ok(hops.pop().expect("a request has at least one hop"))
 }
 
-async fn http_call(
-    sh: &Shared,
-    st: &Rc<VuState>,
-    method: &str,
-    url: Value,
-    body: Value,
-    params: Value,
-) -> Result<Table, String> {
-    let p = prepare(&sh.ctx, method, url, body, params)?;
-    let client = client_for(&sh.ctx, st);
-    let mut hops = client.send(&p.spec, &st.jar).await;
-    for hop in &hops {
-        record(&sh.ctx, st, hop, &p.user_tags);
-    }
-    let last = hops.pop().expect("a request has at least one hop");
-    to_lua(&sh.lua, last).map_err(|e| e.to_string())
-}
-
 async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table, String> {
     let mut calls = Vec::new();
     for item in list.sequence_values::<Table>() {
@@ -329,14 +311,19 @@ async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table,
             .map(|s| s.to_string_lossy())
             .unwrap_or_else(|| "GET".into());
         let (url, body, params) = (get("url")?, get("body")?, get("params")?);
-        calls.push(
-            async move { http_call(sh, st, &method.to_uppercase(), url, body, params).await },
-        );
+        calls
+            .push(async move { exchange(sh, st, &method.to_uppercase(), url, body, params).await });
     }
+    // Each response goes back as the list of its parts; the prelude builds the tables.
     let results = crate::exec::join_all(calls).await;
     let out = sh.lua.create_table().map_err(|e| e.to_string())?;
     for r in results {
-        out.push(r?).map_err(|e| e.to_string())?;
+        let parts = to_lua_parts(&sh.lua, r?).map_err(|e| e.to_string())?;
+        let list = sh
+            .lua
+            .create_sequence_from(parts)
+            .map_err(|e| e.to_string())?;
+        out.push(list).map_err(|e| e.to_string())?;
     }
     Ok(out)
 }
