@@ -12,9 +12,14 @@ local DURATION = __ENV.DASHBOARD_DURATION or "38m"
 
 options = {
   scenarios = {
-    funnel = { executor = "constant-vus", vus = 1, duration = DURATION, exec = "watchFunnel", gracefulStop = "5s" },
-    stats = { executor = "constant-vus", vus = 1, duration = DURATION, exec = "watchStats", gracefulStop = "5s" },
-    health = { executor = "constant-vus", vus = 1, duration = DURATION, exec = "watchHealth", gracefulStop = "5s" },
+    -- Arrival rate, not sleep loops: a poll starts every 5 s even when the last one was slow,
+    -- as a dashboard's timer does (a slow answer must not thin out the polling).
+    funnel = { executor = "constant-arrival-rate", rate = 1, timeUnit = "5s", duration = DURATION,
+               preAllocatedVUs = 1, maxVUs = 2, exec = "watchFunnel", gracefulStop = "5s" },
+    stats = { executor = "constant-arrival-rate", rate = 1, timeUnit = "10s", duration = DURATION,
+              preAllocatedVUs = 1, maxVUs = 2, exec = "watchStats", gracefulStop = "5s" },
+    health = { executor = "constant-arrival-rate", rate = 1, timeUnit = "30s", duration = DURATION,
+               preAllocatedVUs = 1, maxVUs = 2, exec = "watchHealth", gracefulStop = "5s" },
   },
   thresholds = {
     http_req_duration = { "p(95)<3000" },
@@ -39,7 +44,6 @@ function watchFunnel()
     end,
     ["funnel under 3s"] = function(r) return r.timings.duration < 3000 end,
   }, { endpoint = "funnel" })
-  sleep(5)
 end
 
 function watchStats()
@@ -48,11 +52,9 @@ function watchStats()
     ["stats is 200"] = function(r) return r.status == 200 end,
     ["stats under 3s"] = function(r) return r.timings.duration < 3000 end,
   })
-  sleep(10)
 end
 
 function watchHealth()
   local res = http.get(cfg.DASHBOARD_API_URL .. "/health", { tags = { name = "health" } })
   check(res, { ["health is 200"] = function(r) return r.status == 200 end })
-  sleep(30)
 end

@@ -90,6 +90,12 @@ pub struct RunArgs {
     /// Make every VU's random stream depend only on this seed and the VU's number.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// This instance's share of the plan, k6's syntax: 0:1/4, 25%:50%, 1/2:1 (default 0:1).
+    #[arg(long = "execution-segment", value_name = "FROM:TO")]
+    pub execution_segment: Option<String>,
+    /// All instances' segments, k6's syntax: 0,1/4,1/2,1 (checked against --execution-segment).
+    #[arg(long = "execution-segment-sequence", value_name = "POINTS")]
+    pub execution_segment_sequence: Option<String>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,

@@ -35,6 +35,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             args.vu_scale
         )));
     }
+    let segment = execution_segment(&args)?;
     let mut env = script_env(&args)?;
     let cli = cli_settings(&args)?;
     let server = if args.serve {
@@ -148,7 +149,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
         ));
     }
     let shared = exec::share_scenarios(&plan.scenarios);
-    let workers = start_workers(worker_count, &worker_cfg, &agg, &interner, shared.clone())?;
+    let workers = start_workers(
+        (worker_count, segment),
+        &worker_cfg,
+        &agg,
+        &interner,
+        shared.clone(),
+    )?;
     if let Err(e) = workers.wait_ready() {
         workers.start(None);
         let _ = workers.join();
@@ -180,7 +187,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let setup_data = Arc::new(setup_data);
 
     if !args.quiet && !args.no_summary {
-        report::summary::banner(&mut std::io::stdout(), &args.script, &plan, worker_count);
+        report::summary::banner(
+            &mut std::io::stdout(),
+            &args.script,
+            &plan,
+            segment,
+            worker_count,
+        );
     }
     agg.start_clock();
     workers.start(Some(setup_data.clone()));
@@ -320,6 +333,21 @@ fn connection_budget(total: Option<usize>, workers: usize, serve: bool) -> usize
     (total / workers).max(1)
 }
 
+/// `--execution-segment`, checked against `--execution-segment-sequence` when both are given.
+fn execution_segment(args: &RunArgs) -> Result<exec::Segment> {
+    let segment = match &args.execution_segment {
+        None => exec::Segment::WHOLE,
+        Some(text) => exec::Segment::parse(text)
+            .map_err(|e| Error::config(format!("--execution-segment: {e}")))?,
+    };
+    if let Some(seq) = &args.execution_segment_sequence {
+        segment
+            .check_in_sequence(seq)
+            .map_err(|e| Error::config(format!("--execution-segment-sequence: {e}")))?;
+    }
+    Ok(segment)
+}
+
 /// `engine inspect`: the plan `engine run` would execute with the same flags, as JSON.
 pub fn inspect(args: crate::cli::InspectArgs) -> Result<u8> {
     let run_args = args.run;
@@ -329,6 +357,7 @@ pub fn inspect(args: crate::cli::InspectArgs) -> Result<u8> {
             run_args.script.display()
         )));
     }
+    let segment = execution_segment(&run_args)?;
     let env = script_env(&run_args)?;
     let cli = cli_settings(&run_args)?;
     let registry = Arc::new(Registry::default());
@@ -357,7 +386,8 @@ pub fn inspect(args: crate::cli::InspectArgs) -> Result<u8> {
     thresholds::parse_all(&plan.thresholds, &registry).map_err(Error::config)?;
     let mut doc = plan.to_json();
     if args.execution_requirements {
-        doc["maxVUs"] = plan.max_vus().into();
+        doc["maxVUs"] = plan.max_vus_in(segment).into();
+        doc["executionSegment"] = segment.to_string().into();
         doc["totalDuration"] = options::duration::format(plan.max_duration()).into();
     }
     println!(
@@ -539,7 +569,7 @@ fn build_plan(
 }
 
 fn start_workers(
-    count: usize,
+    (count, segment): (usize, exec::Segment),
     cfg: &WorkerConfig,
     agg: &AggregatorHandle,
     interner: &Arc<TagInterner>,
@@ -548,11 +578,15 @@ fn start_workers(
     let cfg = cfg.clone();
     let tx = agg.tx.clone();
     let interner = interner.clone();
-    exec::spawn_workers(count, move |setup: WorkerSetup<Arc<serde_json::Value>>| {
-        let (cfg, tx, interner, shared) =
-            (cfg.clone(), tx.clone(), interner.clone(), shared.clone());
-        Box::pin(async move { worker_body(setup, cfg, tx, interner, shared).await })
-    })
+    exec::spawn_workers(
+        count,
+        segment,
+        move |setup: WorkerSetup<Arc<serde_json::Value>>| {
+            let (cfg, tx, interner, shared) =
+                (cfg.clone(), tx.clone(), interner.clone(), shared.clone());
+            Box::pin(async move { worker_body(setup, cfg, tx, interner, shared).await })
+        },
+    )
 }
 
 async fn worker_body(

@@ -183,6 +183,19 @@ fn dashboard_under_load_beside_a_journey_on_one_server() {
     assert_passed(&dash, "dashboard-under-load");
     let c = &dash.summary["root_group"]["checks"]["funnel data has entries"];
     assert!(c["passes"].as_u64().unwrap() >= 2, "{c}");
+    // Polls on a clock: 12 s at one per 5 s, 10 s and 30 s, whatever each answer took.
+    let polls = |name: &str| {
+        let c = &dash.summary["root_group"]["checks"][name];
+        c["passes"].as_u64().unwrap() + c["fails"].as_u64().unwrap()
+    };
+    assert_eq!(
+        (
+            polls("funnel under 3s"),
+            polls("stats is 200"),
+            polls("health is 200")
+        ),
+        (3, 2, 1)
+    );
     let j = journey.join().unwrap();
     assert_passed(&j, "full-journey beside the dashboard");
 }

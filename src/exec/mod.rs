@@ -25,7 +25,7 @@ pub use worker::{
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -64,6 +64,8 @@ pub struct ScenarioRun {
     pub env: Vec<(String, String)>,
     /// Shared by every worker, so `iterationInTest` is unique in this process.
     pub iterations_in_test: Arc<AtomicU64>,
+    /// Set by the first worker that warns about running out of VUs (one warning per run).
+    pub warned_short_of_vus: Arc<AtomicBool>,
     /// Global VU numbers of this scenario start after this offset.
     pub vu_offset: u64,
     pub started: std::cell::Cell<Option<Instant>>,

@@ -75,6 +75,18 @@ impl RunState {
         self.abort_reason.lock().expect("abort lock").clone()
     }
 
+    /// Counts how an iteration ended; an abort stops the run.
+    pub fn record(&self, outcome: super::Outcome) {
+        match outcome {
+            super::Outcome::Completed => self.count(true),
+            super::Outcome::Failed => self.count(false),
+            super::Outcome::Aborted(reason) => {
+                self.count(false);
+                self.abort(reason);
+            }
+        }
+    }
+
     pub fn count(&self, completed: bool) {
         let c = if completed {
             &self.complete

@@ -2,7 +2,7 @@
 //! interruptible (aborting the task drops the iteration where it stands).
 
 use super::shutdown::{RunState, Stop};
-use super::{Outcome, ScenarioRun, Vu};
+use super::{ScenarioRun, Vu};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -37,14 +37,7 @@ impl VuTask {
                 guard.busy.set(true);
                 let outcome = vu.iterate(&scenario).await;
                 guard.busy.set(false);
-                match outcome {
-                    Outcome::Completed => run.count(true),
-                    Outcome::Failed => run.count(false),
-                    Outcome::Aborted(reason) => {
-                        run.count(false);
-                        run.abort(reason);
-                    }
-                }
+                run.record(outcome);
                 // Let other tasks run when this one used its scheduling budget (an iteration
                 // that never awaits would otherwise starve them).
                 tokio::task::consume_budget().await;

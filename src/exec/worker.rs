@@ -20,13 +20,15 @@ use std::thread::JoinHandle;
 pub struct WorkerSetup<T> {
     pub index: usize,
     pub count: usize,
+    /// This process's execution segment, split equally among its workers.
+    within: Segment,
     ready: Sender<(usize, Result<()>)>,
     go: Receiver<Option<T>>,
 }
 
 impl<T> WorkerSetup<T> {
     pub fn segment(&self) -> Segment {
-        Segment::nth(self.index as u64, self.count as u64)
+        self.within.part(self.index as u64, self.count as u64)
     }
 
     /// Reports init done (or failed) and waits for the start signal with its payload;
@@ -54,6 +56,7 @@ type BodyFuture = Pin<Box<dyn Future<Output = Result<()>>>>;
 /// Starts `count` worker threads running `body` on their own runtime.
 pub fn spawn_workers<T: Send + 'static>(
     count: usize,
+    within: Segment,
     body: impl Fn(WorkerSetup<T>) -> BodyFuture + Send + Sync + 'static,
 ) -> Result<Workers<T>> {
     let body = Arc::new(body);
@@ -66,6 +69,7 @@ pub fn spawn_workers<T: Send + 'static>(
         let setup = WorkerSetup {
             index,
             count,
+            within,
             ready: ready_tx.clone(),
             go: go_rx,
         };
@@ -137,6 +141,7 @@ pub struct SharedScenario {
     pub scenario: Scenario,
     pub vu_offset: u64,
     pub iterations_in_test: Arc<AtomicU64>,
+    pub warned_short_of_vus: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Builds the shared per-scenario state: VU number offsets and iteration counters.
@@ -150,6 +155,7 @@ pub fn share_scenarios(scenarios: &[Scenario]) -> Arc<Vec<SharedScenario>> {
                     scenario: s.clone(),
                     vu_offset: offset,
                     iterations_in_test: Arc::default(),
+                    warned_short_of_vus: Arc::default(),
                 };
                 offset += s.executor.max_vus();
                 shared
@@ -176,6 +182,7 @@ pub async fn run_scenarios<F: VuFactory>(
             tags: s.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             iterations_in_test: shared.iterations_in_test.clone(),
+            warned_short_of_vus: shared.warned_short_of_vus.clone(),
             vu_offset: shared.vu_offset,
             started: Cell::new(None),
         });

@@ -76,6 +76,14 @@ impl Plan {
         self.scenarios.iter().map(|s| s.executor.max_vus()).sum()
     }
 
+    /// The VUs an execution segment of the plan can have at once.
+    pub fn max_vus_in(&self, segment: crate::exec::Segment) -> u64 {
+        self.scenarios
+            .iter()
+            .map(|s| segment.scale(s.executor.max_vus()))
+            .sum()
+    }
+
     /// Shrinks or grows a plan to try a big profile small (`--time-scale`, `--vu-scale`):
     /// every duration (stages, startTime, gracefulStop, gracefulRampDown, maxDuration,
     /// duration) is divided by `time`, every VU count multiplied by `vus` (at least 1
@@ -120,10 +128,34 @@ impl Plan {
                     graceful_ramp_down,
                 } => {
                     m.insert("startVUs".into(), (*start_vus).into());
-                    let st: Vec<Value> =
-                        stages.iter().map(|x| serde_json::json!({"duration": duration::format(x.duration), "target": x.target})).collect();
-                    m.insert("stages".into(), st.into());
+                    m.insert("stages".into(), stages_json(stages));
                     m.insert("gracefulRampDown".into(), d(*graceful_ramp_down));
+                }
+                ExecutorConfig::ConstantArrivalRate {
+                    rate,
+                    time_unit,
+                    duration: dur,
+                    pre_allocated_vus,
+                    max_vus,
+                } => {
+                    m.insert("rate".into(), (*rate).into());
+                    m.insert("timeUnit".into(), d(*time_unit));
+                    m.insert("duration".into(), d(*dur));
+                    m.insert("preAllocatedVUs".into(), (*pre_allocated_vus).into());
+                    m.insert("maxVUs".into(), (*max_vus).into());
+                }
+                ExecutorConfig::RampingArrivalRate {
+                    start_rate,
+                    time_unit,
+                    stages,
+                    pre_allocated_vus,
+                    max_vus,
+                } => {
+                    m.insert("startRate".into(), (*start_rate).into());
+                    m.insert("timeUnit".into(), d(*time_unit));
+                    m.insert("stages".into(), stages_json(stages));
+                    m.insert("preAllocatedVUs".into(), (*pre_allocated_vus).into());
+                    m.insert("maxVUs".into(), (*max_vus).into());
                 }
             }
             m.insert("exec".into(), s.exec.clone().into());
@@ -164,6 +196,13 @@ impl Plan {
             .max()
             .unwrap_or_default()
     }
+}
+
+fn stages_json(stages: &[Stage]) -> Value {
+    stages
+        .iter()
+        .map(|x| serde_json::json!({"duration": duration::format(x.duration), "target": x.target}))
+        .collect()
 }
 
 /// Builds the plan. Precedence, lowest first: defaults < script `options` < `K6_*` env < CLI.

@@ -77,6 +77,23 @@ pub enum ExecutorConfig {
         stages: Vec<Stage>,
         graceful_ramp_down: Duration,
     },
+    /// `constant-arrival-rate`: `rate` iterations per `timeUnit` for `duration` (open model).
+    ConstantArrivalRate {
+        rate: u64,
+        time_unit: Duration,
+        duration: Duration,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
+    /// `ramping-arrival-rate`: from `startRate` through `stages` (targets in iterations per
+    /// `timeUnit`).
+    RampingArrivalRate {
+        start_rate: u64,
+        time_unit: Duration,
+        stages: Vec<Stage>,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
 }
 
 impl ExecutorConfig {
@@ -122,6 +139,37 @@ impl ExecutorConfig {
                 }
                 *graceful_ramp_down = graceful_ramp_down.div_f64(time);
             }
+            // Rates are load (scaled like VUs); timeUnit is time, so a faster clock raises
+            // the rate per real second just as it shortens each iteration's sleeps.
+            ExecutorConfig::ConstantArrivalRate {
+                rate,
+                time_unit,
+                duration,
+                pre_allocated_vus,
+                max_vus,
+            } => {
+                n(rate);
+                *time_unit = time_unit.div_f64(time);
+                *duration = duration.div_f64(time);
+                n(pre_allocated_vus);
+                n(max_vus);
+            }
+            ExecutorConfig::RampingArrivalRate {
+                start_rate,
+                time_unit,
+                stages,
+                pre_allocated_vus,
+                max_vus,
+            } => {
+                n(start_rate);
+                *time_unit = time_unit.div_f64(time);
+                for st in stages {
+                    n(&mut st.target);
+                    st.duration = st.duration.div_f64(time);
+                }
+                n(pre_allocated_vus);
+                n(max_vus);
+            }
         }
     }
 
@@ -132,6 +180,8 @@ impl ExecutorConfig {
             ExecutorConfig::PerVuIterations { .. } => "per-vu-iterations",
             ExecutorConfig::ConstantVus { .. } => "constant-vus",
             ExecutorConfig::RampingVus { .. } => "ramping-vus",
+            ExecutorConfig::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            ExecutorConfig::RampingArrivalRate { .. } => "ramping-arrival-rate",
         }
     }
 
@@ -148,6 +198,8 @@ impl ExecutorConfig {
                 .max()
                 .unwrap_or(0)
                 .max(*start_vus),
+            ExecutorConfig::ConstantArrivalRate { max_vus, .. }
+            | ExecutorConfig::RampingArrivalRate { max_vus, .. } => *max_vus,
         }
     }
 
@@ -162,6 +214,10 @@ impl ExecutorConfig {
                 graceful_ramp_down,
                 ..
             } => stages.iter().map(|s| s.duration).sum::<Duration>() + *graceful_ramp_down,
+            ExecutorConfig::ConstantArrivalRate { duration, .. } => *duration,
+            ExecutorConfig::RampingArrivalRate { stages, .. } => {
+                stages.iter().map(|s| s.duration).sum()
+            }
         }
     }
 
@@ -198,7 +254,40 @@ impl ExecutorConfig {
                 stages.len(),
                 duration::format(*graceful_ramp_down)
             ),
+            ExecutorConfig::ConstantArrivalRate {
+                rate,
+                time_unit,
+                duration: d,
+                pre_allocated_vus,
+                max_vus,
+            } => format!(
+                "{rate} iterations/{} for {} (maxVUs: {pre_allocated_vus}-{max_vus}",
+                rate_unit(*time_unit),
+                duration::format(*d)
+            ),
+            ExecutorConfig::RampingArrivalRate {
+                start_rate,
+                time_unit,
+                stages,
+                pre_allocated_vus,
+                max_vus,
+            } => format!(
+                "Up to {}.00 iterations/{} for {} over {} stages (maxVUs: {pre_allocated_vus}-{max_vus}",
+                stages.iter().map(|s| s.target).max().unwrap_or(0).max(*start_rate),
+                rate_unit(*time_unit),
+                duration::format(self.max_duration()),
+                stages.len()
+            ),
         }
+    }
+}
+
+/// `s` for a one-second time unit, else the unit itself (k6 prints "10.00 iterations/s").
+fn rate_unit(unit: Duration) -> String {
+    if unit == Duration::from_secs(1) {
+        "s".into()
+    } else {
+        duration::format(unit)
     }
 }
 
@@ -296,9 +385,14 @@ fn parse_scenarios(v: &Value) -> Result<Vec<Scenario>> {
             "option scenarios: at least one scenario is required",
         ));
     }
-    obj.iter()
+    let mut scenarios = obj
+        .iter()
         .map(|(name, cfg)| parse_scenario(name, cfg))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    // A Lua table has no order: sort as k6 does (start time, then name) so VU numbers and
+    // the banner are the same on every run.
+    scenarios.sort_by(|a, b| (a.start_time, &a.name).cmp(&(b.start_time, &b.name)));
+    Ok(scenarios)
 }
 
 fn parse_scenario(name: &str, v: &Value) -> Result<Scenario> {
@@ -348,10 +442,34 @@ fn parse_scenario(name: &str, v: &Value) -> Result<Scenario> {
             )?,
             graceful_ramp_down: dur("gracefulRampDown", Some(DEFAULT_GRACE))?,
         },
-        "constant-arrival-rate" | "ramping-arrival-rate" | "externally-controlled" => {
+        "constant-arrival-rate" => {
+            let pre_allocated_vus = count("preAllocatedVUs", None)?;
+            ExecutorConfig::ConstantArrivalRate {
+                rate: count("rate", None)?,
+                time_unit: dur("timeUnit", Some(Duration::from_secs(1)))?,
+                duration: dur("duration", None)?,
+                pre_allocated_vus,
+                max_vus: count("maxVUs", Some(pre_allocated_vus))?,
+            }
+        }
+        "ramping-arrival-rate" => {
+            let pre_allocated_vus = count("preAllocatedVUs", None)?;
+            ExecutorConfig::RampingArrivalRate {
+                start_rate: count("startRate", Some(0))?,
+                time_unit: dur("timeUnit", Some(Duration::from_secs(1)))?,
+                stages: Stage::list_from_json(
+                    cfg.get("stages")
+                        .ok_or_else(|| err("stages", "is required".into()))?,
+                    &format!("scenario {name}: option stages"),
+                )?,
+                pre_allocated_vus,
+                max_vus: count("maxVUs", Some(pre_allocated_vus))?,
+            }
+        }
+        "externally-controlled" => {
             return Err(err(
                 "executor",
-                format!("{executor_name:?} is not supported yet (see README: roadmap)"),
+                "\"externally-controlled\" is not supported (k6 v2 removed it too)".into(),
             ))
         }
         other => return Err(err("executor", format!("unknown executor {other:?}"))),
@@ -381,6 +499,23 @@ fn parse_scenario(name: &str, v: &Value) -> Result<Scenario> {
     };
     validate(&scenario)?;
     Ok(scenario)
+}
+
+/// Checks shared by the arrival-rate executors: the failing option and why.
+fn validate_arrival(time_unit: Duration, pre: u64, max: u64) -> Option<(&'static str, String)> {
+    if time_unit.is_zero() {
+        return Some(("timeUnit", "must be greater than 0".into()));
+    }
+    if max < pre {
+        return Some((
+            "maxVUs",
+            format!("must be at least preAllocatedVUs ({pre}), got {max}"),
+        ));
+    }
+    if max == 0 {
+        return Some(("maxVUs", "must be at least 1".into()));
+    }
+    None
 }
 
 fn json_to_plain(v: &Value) -> String {
@@ -430,6 +565,38 @@ fn validate(s: &Scenario) -> Result<()> {
             if stages.is_empty() {
                 return bad("stages", "at least one stage is required");
             }
+        }
+        ExecutorConfig::ConstantArrivalRate {
+            rate,
+            time_unit,
+            duration,
+            pre_allocated_vus,
+            max_vus,
+        } => {
+            if *rate == 0 {
+                return bad("rate", "must be greater than 0");
+            }
+            if duration.is_zero() {
+                return bad("duration", "must be greater than 0");
+            }
+            validate_arrival(*time_unit, *pre_allocated_vus, *max_vus)
+                .map_or(Ok(()), |(opt, why)| bad(opt, &why))?;
+        }
+        ExecutorConfig::RampingArrivalRate {
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            max_vus,
+            ..
+        } => {
+            if stages.is_empty() {
+                return bad("stages", "at least one stage is required");
+            }
+            if stages.iter().all(|s| s.duration.is_zero()) {
+                return bad("stages", "the stages must last longer than 0s");
+            }
+            validate_arrival(*time_unit, *pre_allocated_vus, *max_vus)
+                .map_or(Ok(()), |(opt, why)| bad(opt, &why))?;
         }
     }
     Ok(())

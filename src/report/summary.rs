@@ -13,7 +13,13 @@ use std::sync::atomic::Ordering;
 const NAME_WIDTH: usize = 35;
 
 /// The block k6 prints before a run: script, scenarios and their executors.
-pub fn banner(out: &mut impl Write, script: &Path, plan: &Plan, workers: usize) {
+pub fn banner(
+    out: &mut impl Write,
+    script: &Path,
+    plan: &Plan,
+    segment: crate::exec::Segment,
+    workers: usize,
+) {
     let scenarios = &plan.scenarios;
     let _ = writeln!(
         out,
@@ -22,10 +28,11 @@ pub fn banner(out: &mut impl Write, script: &Path, plan: &Plan, workers: usize) 
     );
     let _ = writeln!(
         out,
-        "  scenarios: (100.00%) {} scenario{}, {} max VUs, {} max duration (incl. graceful stop):",
+        "  scenarios: ({:.2}%) {} scenario{}, {} max VUs, {} max duration (incl. graceful stop):",
+        segment.percent(),
         scenarios.len(),
         if scenarios.len() == 1 { "" } else { "s" },
-        plan.max_vus(),
+        plan.max_vus_in(segment),
         duration::format(plan.max_duration())
     );
     for s in scenarios {

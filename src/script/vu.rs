@@ -176,6 +176,7 @@ fn sc_clone(sc: &ScenarioRun) -> ScenarioRun {
         tags: sc.tags.clone(),
         env: sc.env.clone(),
         iterations_in_test: sc.iterations_in_test.clone(),
+        warned_short_of_vus: sc.warned_short_of_vus.clone(),
         vu_offset: sc.vu_offset,
         started: sc.started.clone(),
     }

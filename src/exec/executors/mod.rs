@@ -1,8 +1,11 @@
 //! One file per executor. Each takes its typed config, the worker's segment and VU factory,
 //! and starts and stops iterations; the shared pieces live here.
 
+mod arrival;
+mod constant_arrival_rate;
 mod constant_vus;
 mod iterations;
+mod ramping_arrival_rate;
 mod ramping_vus;
 
 use super::shutdown::{reached, RunState, Stop};
@@ -65,6 +68,38 @@ pub async fn run<F: VuFactory>(
             stages,
             graceful_ramp_down,
         } => ramping_vus::run(*start_vus, stages, *graceful_ramp_down, sc, env).await,
+        ExecutorConfig::ConstantArrivalRate {
+            rate,
+            time_unit,
+            duration,
+            pre_allocated_vus,
+            max_vus,
+        } => {
+            let schedule = constant_arrival_rate::Constant {
+                rate: *rate,
+                time_unit: *time_unit,
+                duration: *duration,
+            };
+            let pool = arrival::Pool {
+                pre_allocated: *pre_allocated_vus,
+                max: *max_vus,
+            };
+            constant_arrival_rate::run(schedule, pool, sc, env).await
+        }
+        ExecutorConfig::RampingArrivalRate {
+            start_rate,
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            max_vus,
+        } => {
+            let schedule = ramping_arrival_rate::Ramping::new(*start_rate, *time_unit, stages);
+            let pool = arrival::Pool {
+                pre_allocated: *pre_allocated_vus,
+                max: *max_vus,
+            };
+            ramping_arrival_rate::run(schedule, pool, sc, env).await
+        }
     }
 }
 
