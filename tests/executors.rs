@@ -235,3 +235,44 @@ fn bad_arrival_rate_options_and_segments_are_config_errors() {
         assert!(r.stderr.contains(msg), "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn inspect_scales_arrival_rates_and_reports_the_segment() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { scenarios = { r = { executor = 'ramping-arrival-rate', timeUnit = '1m', preAllocatedVUs = 10, maxVUs = 40, stages = { { duration = '10m', target = 600 } } } } }\nfunction default() end\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .current_dir(ws.path())
+        .args([
+            "inspect",
+            "--execution-requirements",
+            "--time-scale",
+            "10",
+            "--vu-scale",
+            "0.5",
+            "--execution-segment",
+            "0:1/2",
+            "t.lua",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sc = &v["scenarios"]["r"];
+    assert_eq!(sc["executor"], "ramping-arrival-rate");
+    assert_eq!(sc["timeUnit"], "6s");
+    assert_eq!(sc["stages"][0]["duration"], "1m0s");
+    assert_eq!(sc["stages"][0]["target"], 300);
+    assert_eq!(
+        (sc["preAllocatedVUs"].as_u64(), sc["maxVUs"].as_u64()),
+        (Some(5), Some(20))
+    );
+    assert_eq!(v["maxVUs"], 10);
+    assert_eq!(v["executionSegment"], "0:1/2");
+}

@@ -54,40 +54,44 @@ pub async fn run<F: VuFactory>(
     let start = Instant::now();
     let mut tasks = JoinSet::new();
     let mut g: u64 = 0; // iterations considered so far (global count)
-    'schedule: while env.run.stop_level() == Stop::Running {
-        // Start every iteration of this segment that is due, then sleep until the next one.
+    let mut yielded = false;
+    while env.run.stop_level() == Stop::Running {
+        // Start every iteration of this segment that is due, then wait for the next one.
         let mut dropped = 0;
-        let next_at = loop {
+        let next = loop {
             if local_max == 0 {
-                break None;
+                break Next::Done;
             }
-            let i = g;
-            let Some(at) = schedule.start_of(i) else {
-                break None;
+            let Some(at) = schedule.start_of(g) else {
+                break Next::Done;
             };
-            let vu_of_iteration = i % pool.max + 1;
-            if !env.segment.owns(vu_of_iteration) {
+            if !env.segment.owns(g % pool.max + 1) {
                 g += 1;
                 continue;
             }
             if start + at > Instant::now() {
-                break Some(at);
+                break Next::At(at);
             }
-            g += 1;
             let vu = free.borrow_mut().pop();
             let vu = match vu {
                 Some(vu) => vu,
+                // Iterations that ended may not have handed their VU back yet: let them run
+                // once before growing the pool (else a burst allocates every VU at once).
+                None if !yielded => break Next::Yield,
                 None if allocated < local_max => {
                     let vu = env.vu(&sc, &owned, allocated)?;
                     allocated += 1;
                     active.fetch_add(1, Ordering::Relaxed);
+                    yielded = false;
                     vu
                 }
                 None => {
                     dropped += 1;
+                    g += 1;
                     continue;
                 }
             };
+            g += 1;
             spawn_iteration(&mut tasks, vu, free.clone(), sc.clone(), env.run.clone());
         };
         if dropped > 0 {
@@ -100,15 +104,32 @@ pub async fn run<F: VuFactory>(
             }
         }
         while tasks.try_join_next().is_some() {}
-        match next_at {
-            Some(at) => sleep_or_stop(start + at, &env.run).await,
-            None => break 'schedule,
+        match next {
+            Next::At(at) => {
+                yielded = false;
+                sleep_or_stop(start + at, &env.run).await;
+            }
+            Next::Yield => {
+                yielded = true;
+                tokio::task::yield_now().await;
+            }
+            Next::Done => break,
         }
     }
     let end = (start + schedule.duration()).max(Instant::now());
     finish(tasks, end + env.graceful_stop, &env.run).await;
     active.fetch_sub(allocated as u64, Ordering::Relaxed);
     Ok(())
+}
+
+/// What the scheduler does after starting the iterations that were due.
+enum Next {
+    /// Sleep until the next iteration of this segment is due.
+    At(Duration),
+    /// No free VU: let running iterations finish before allocating another.
+    Yield,
+    /// The schedule is over.
+    Done,
 }
 
 /// Runs one iteration on `vu` as its own task; the VU goes back to `free` when it ends.
