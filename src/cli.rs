@@ -99,7 +99,16 @@ pub struct RunArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
-    /// Connection policy: shared (one keep-alive pool per worker), per-vu (k6's), per-request.
+    /// Accept any TLS certificate (k6's insecureSkipTLSVerify).
+    #[arg(long = "insecure-skip-tls-verify")]
+    pub insecure_skip_tls_verify: bool,
+    /// Trust the CA certificates in this PEM file beside the system roots.
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Speak HTTP/2 to http:// URLs from the first byte (h2c with prior knowledge).
+    #[arg(long)]
+    pub h2c: bool,
+    /// Connection policy: shared (one keep-alive pool per worker), per-vu (k6's), per-iteration, per-request.
     #[arg(long, value_name = "POLICY", default_value = "shared")]
     pub connections: String,
     /// Most sockets the shared pools may open in all (default: what the open-file limit

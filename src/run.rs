@@ -73,6 +73,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         time_scale: args.time_scale,
         stamp_samples: !args.out.is_empty(),
         snapshots: Some(agg.requester()),
+        net: make_net(&args, &options::NetOptions::default())?,
         max_connections: None,
     };
 
@@ -118,6 +119,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
     cfg.no_cookies_reset = plan.no_cookies_reset;
     if plan.no_connection_reuse {
         cfg.policy = ConnectionPolicy::NoReuse;
+    } else if plan.no_vu_connection_reuse && cfg.policy != ConnectionPolicy::NoReuse {
+        cfg.policy = ConnectionPolicy::PerIteration;
+    }
+    check_fd_budget(cfg.policy, plan.max_vus_in(segment), args.serve)?;
+    let net_changed = !plan.net.is_default();
+    if net_changed {
+        cfg.net = make_net(&args, &plan.net)?;
     }
     if let Some(tier) = plan.shape_overridden_by {
         eprintln!("WARN  \"{tier}\" level configuration overrode scenarios configuration entirely");
@@ -131,7 +139,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
             cfg.discard_response_bodies,
             cfg.no_cookies_reset,
             cfg.policy,
-        ) {
+        )
+        && !net_changed
+    {
         main_script
     } else {
         Script::load(cfg.clone(), agg.tx.clone(), interner.clone(), usize::MAX)?
@@ -302,28 +312,7 @@ fn write_summary_outputs(outputs: &serde_json::Value) {
 /// reference server runs in this process (it holds the other end of every socket).
 fn connection_budget(total: Option<usize>, workers: usize, serve: bool) -> usize {
     let total = total.unwrap_or_else(|| {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-        let soft = unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-                if lim.rlim_cur < lim.rlim_max {
-                    let raised = libc::rlimit {
-                        rlim_cur: lim.rlim_max,
-                        rlim_max: lim.rlim_max,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                        lim.rlim_cur = lim.rlim_max;
-                    }
-                }
-                lim.rlim_cur as usize
-            } else {
-                1024
-            }
-        };
-        let usable = soft.saturating_sub(256).max(64) / 2;
+        let usable = open_file_limit().saturating_sub(256).max(64) / 2;
         if serve {
             usable / 2
         } else {
@@ -331,6 +320,71 @@ fn connection_budget(total: Option<usize>, workers: usize, serve: bool) -> usize
         }
     });
     (total / workers).max(1)
+}
+
+/// The open-file limit, after raising the soft limit to the hard one.
+fn open_file_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur as usize
+}
+
+/// Under a socket-per-VU policy, checks before anything starts that the plan's VUs fit the
+/// open-file limit (the shared policy bounds its sockets by it instead).
+fn check_fd_budget(policy: ConnectionPolicy, vus: u64, serve: bool) -> Result<()> {
+    let name = match policy {
+        ConnectionPolicy::Shared => return Ok(()),
+        ConnectionPolicy::PerVu => "per-vu",
+        ConnectionPolicy::PerIteration => "per-iteration",
+        ConnectionPolicy::NoReuse => "per-request",
+    };
+    // Each VU holds a socket; an in-process server holds the other end of each.
+    let spare = 128;
+    let needed = vus as usize * if serve { 2 } else { 1 } + spare;
+    let limit = open_file_limit();
+    if needed > limit {
+        return Err(Error::config(format!(
+            "--connections {name}: up to {vus} VUs with a connection each need about {needed} open files, but the limit is {limit} (raise `ulimit -n` or use --connections shared)"
+        )));
+    }
+    Ok(())
+}
+
+/// The run's resolver and TLS settings: the script's options with the CLI flags on top.
+fn make_net(args: &RunArgs, opts: &options::NetOptions) -> Result<Arc<crate::http::Net>> {
+    let mut tls = opts.tls.clone();
+    tls.insecure_skip_verify |= args.insecure_skip_tls_verify;
+    if let Some(path) = &args.tls_ca {
+        tls.extra_ca_pem = Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::config(format!("--tls-ca {}: {e}", path.display())))?,
+        );
+    }
+    let tls = crate::http::Tls::new(tls).map_err(Error::config)?;
+    let resolver = crate::http::Resolver::new(opts.hosts.clone().into_iter().collect())
+        .map_err(Error::config)?;
+    Ok(Arc::new(crate::http::Net {
+        resolver,
+        tls,
+        h2c: opts.h2c || args.h2c,
+    }))
 }
 
 /// `--execution-segment`, checked against `--execution-segment-sequence` when both are given.
@@ -379,6 +433,7 @@ pub fn inspect(args: crate::cli::InspectArgs) -> Result<u8> {
         time_scale: run_args.time_scale,
         stamp_samples: false,
         snapshots: None,
+        net: make_net(&run_args, &options::NetOptions::default())?,
         max_connections: None,
     };
     let script = Script::load(cfg, tx, Arc::new(TagInterner::default()), usize::MAX)?;
@@ -500,9 +555,10 @@ fn parse_policy(text: &str) -> Result<ConnectionPolicy> {
     match text {
         "shared" => Ok(ConnectionPolicy::Shared),
         "per-vu" => Ok(ConnectionPolicy::PerVu),
-        "per-request" | "per-iteration" => Ok(ConnectionPolicy::NoReuse),
+        "per-iteration" => Ok(ConnectionPolicy::PerIteration),
+        "per-request" => Ok(ConnectionPolicy::NoReuse),
         other => Err(Error::config(format!(
-            "--connections {other:?}: expected shared, per-vu or per-request"
+            "--connections {other:?}: expected shared, per-vu, per-iteration or per-request"
         ))),
     }
 }

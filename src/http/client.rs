@@ -1,19 +1,20 @@
-//! The HTTP client: one keep-alive pool (hyper's) per worker or per VU, manual redirects so
-//! that every hop is counted and cookies apply per hop, and wall-clock phase timings.
+//! The HTTP client: keep-alive pools of our own (see pool.rs) per worker, per VU or per
+//! iteration, manual redirects so that every hop is counted and cookies apply per hop, and
+//! k6's phase timings.
 //!
-//! Built on hyper-util's pooled client rather than reqwest: on the 150-byte POST loop
-//! reqwest's extra layers (redirect and retry services, URL re-parsing) cost ~20% of the
-//! engine's CPU per request, and its connector hides the phases issue #7 needs to time.
+//! Built on hyper's connection API rather than reqwest or hyper-util's pooled client: on
+//! the 150-byte POST loop reqwest's extra layers cost ~20% of the engine's CPU per request,
+//! and a pool that dials by itself cannot tell a request what its connection cost.
 
 use super::cookies::CookieJar;
 use super::error::{classify, ErrorCode};
+use super::pool::{Checkout, Net, Origin, Pool, Sender};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -23,8 +24,10 @@ pub enum ConnectionPolicy {
     /// One keep-alive pool per worker thread, shared by its VUs (the default: 25k VUs need
     /// only as many sockets as requests in flight).
     Shared,
-    /// One pool per VU, as k6 and browsers do: a socket per VU.
+    /// One pool per VU, as k6 and browsers do: a socket per VU and origin.
     PerVu,
+    /// A VU's pool is closed at the end of each iteration (k6's noVUConnectionReuse).
+    PerIteration,
     /// A new connection for every request (k6's noConnectionReuse).
     NoReuse,
 }
@@ -52,13 +55,14 @@ pub struct RequestSpec {
     pub cookies: Vec<(String, String)>,
 }
 
-/// Phase timings in milliseconds, k6's names. Measured here: `blocked` (waiting for a
-/// connection slot of a bounded pool), `waiting` (to the response headers) and `receiving`
-/// (the body). The pooled client hides the connect and write phases, so `connecting`,
-/// `tls_handshaking` and `sending` are 0 and a new connection's set-up lands in `waiting`.
+/// Phase timings in milliseconds, k6's names (README: "what is measured"). `duration` is
+/// sending + waiting + receiving; connection set-up is outside it, as in k6.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
+    /// Waiting for a connection slot, plus the DNS lookup of a new connection (k6's sum).
     pub blocked: f64,
+    /// The DNS lookup alone (not in k6).
+    pub looking_up: f64,
     pub connecting: f64,
     pub tls_handshaking: f64,
     pub sending: f64,
@@ -75,6 +79,8 @@ pub struct Response {
     pub status: u16,
     pub status_text: String,
     pub proto: &'static str,
+    /// "tls1.3", "tls1.2", or "" for plain HTTP.
+    pub tls_version: &'static str,
     pub headers: Vec<(String, String)>,
     pub body: Option<Bytes>,
     pub error: Option<ErrorCode>,
@@ -98,12 +104,25 @@ impl Response {
 /// A connection pool with k6's request semantics. Cheap to clone (shares the pool).
 #[derive(Clone)]
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
-    user_agent: String,
+    pool: Rc<Pool>,
+    user_agent: Rc<str>,
     /// Parsed URLs by text: load tests hit the same few URLs millions of times.
-    urls: Rc<RefCell<crate::fasthash::FastMap<String, (Url, Uri)>>>,
+    urls: Rc<RefCell<crate::fasthash::FastMap<String, Parsed>>>,
     /// Connection slots: at most this many requests (so sockets) in flight on this pool.
     slots: Option<Rc<tokio::sync::Semaphore>>,
+}
+
+/// A URL with what sending to it needs, parsed once.
+#[derive(Clone)]
+struct Parsed {
+    url: Url,
+    /// Absolute form, for HTTP/2.
+    uri: Uri,
+    /// Origin form (path and query), for HTTP/1.1.
+    path: Uri,
+    /// Host header value.
+    authority: Rc<str>,
+    origin: Origin,
 }
 
 impl Client {
@@ -113,21 +132,17 @@ impl Client {
         policy: ConnectionPolicy,
         user_agent: &str,
         max_connections: Option<usize>,
+        net: Arc<Net>,
     ) -> Result<Client, String> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
-        b.pool_idle_timeout(Duration::from_secs(90));
-        match (policy, max_connections) {
-            (ConnectionPolicy::NoReuse, _) => b.pool_max_idle_per_host(0),
-            (ConnectionPolicy::PerVu, _) => b.pool_max_idle_per_host(1),
-            // Busy sockets are bounded by the slots, idle ones here: at most 2n per host.
-            (ConnectionPolicy::Shared, Some(n)) => b.pool_max_idle_per_host(n),
-            (ConnectionPolicy::Shared, None) => &mut b,
+        let max_idle = match policy {
+            ConnectionPolicy::NoReuse => 0,
+            ConnectionPolicy::PerVu | ConnectionPolicy::PerIteration => 1,
+            // Busy sockets are bounded by the slots, idle ones here.
+            ConnectionPolicy::Shared => max_connections.unwrap_or(usize::MAX),
         };
         Ok(Client {
-            inner: b.build(connector),
-            user_agent: user_agent.to_string(),
+            pool: Rc::new(Pool::new(net, max_idle)),
+            user_agent: user_agent.into(),
             urls: Rc::default(),
             slots: max_connections.map(|n| Rc::new(tokio::sync::Semaphore::new(n.max(1)))),
         })
@@ -174,30 +189,53 @@ impl Client {
     }
 
     fn parse_url(&self, text: &str) -> Result<Url, String> {
-        self.parsed(text).map(|(u, _)| u)
+        self.parsed(text).map(|p| p.url)
     }
 
-    fn parsed(&self, text: &str) -> Result<(Url, Uri), String> {
-        if let Some(u) = self.urls.borrow().get(text) {
-            return Ok(u.clone());
+    fn parsed(&self, text: &str) -> Result<Parsed, String> {
+        if let Some(p) = self.urls.borrow().get(text) {
+            return Ok(p.clone());
         }
         let url = Url::parse(text).map_err(|e| e.to_string())?;
-        if url.scheme() != "http" {
-            return Err(format!(
-                "scheme {:?} is not supported yet (plain http only; see README)",
-                url.scheme()
-            ));
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(format!(
+                    "unsupported scheme {other:?} (http and https only)"
+                ))
+            }
+        };
+        let host = url.host_str().ok_or("no host")?.to_string();
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        let bad = |e: hyper::http::uri::InvalidUri| e.to_string();
+        let uri: Uri = url.as_str().parse().map_err(bad)?;
+        let path: Uri = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
         }
-        let uri: Uri = url
-            .as_str()
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+        .parse()
+        .map_err(bad)?;
+        let authority: Rc<str> = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        }
+        .into();
+        let parsed = Parsed {
+            url,
+            uri,
+            path,
+            authority,
+            origin: (https, host.into(), port),
+        };
         let mut cache = self.urls.borrow_mut();
         if cache.len() >= 10_000 {
             cache.clear(); // unique URLs per request: do not grow without end
         }
-        cache.insert(text.to_string(), (url.clone(), uri.clone()));
-        Ok((url, uri))
+        cache.insert(text.to_string(), parsed.clone());
+        Ok(parsed)
     }
 
     async fn send_one(
@@ -208,13 +246,8 @@ impl Client {
         body: Option<Bytes>,
         jar: &RefCell<CookieJar>,
     ) -> Response {
-        let host = url.host_str().unwrap_or("").to_string();
-        let mut cookie_pairs = jar
-            .borrow()
-            .matching(&host, url.path(), url.scheme() == "https");
-        cookie_pairs.extend(spec.cookies.iter().cloned());
-        let uri = match self.parsed(url.as_str()) {
-            Ok((_, uri)) => uri,
+        let parsed = match self.parsed(url.as_str()) {
+            Ok(p) => p,
             Err(e) => {
                 return failed(
                     spec,
@@ -226,43 +259,50 @@ impl Client {
                 )
             }
         };
-        let mut req = Request::builder().method(method.clone()).uri(uri);
-        let mut sent = (method.as_str().len() + url.as_str().len() + 12 + host.len() + 8) as u64;
-        let mut has_ua = false;
-        for (k, v) in &spec.headers {
-            has_ua |= k.eq_ignore_ascii_case("user-agent");
-            sent += (k.len() + v.len() + 4) as u64;
-            req = req.header(k.as_str(), v.as_str());
-        }
-        if !has_ua {
-            sent += (12 + self.user_agent.len()) as u64;
-            req = req.header("User-Agent", self.user_agent.as_str());
-        }
-        if !cookie_pairs.is_empty() {
-            let value = cookie_pairs
+        let host = &parsed.origin.1;
+        let mut cookie_pairs = jar.borrow().matching(host, url.path(), parsed.origin.0);
+        cookie_pairs.extend(spec.cookies.iter().cloned());
+        let cookie_header = (!cookie_pairs.is_empty()).then(|| {
+            cookie_pairs
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
-                .join("; ");
-            sent += (value.len() + 10) as u64;
-            req = req.header("Cookie", value);
-        }
-        if let Some(b) = &body {
-            sent += b.len() as u64 + 20;
-        }
-        let req = match req.body(Full::new(body.unwrap_or_default())) {
-            Ok(r) => r,
-            Err(e) => {
-                return failed(
-                    spec,
-                    url.as_str(),
-                    ErrorCode {
-                        code: 1000,
-                        message: format!("invalid request: {e}"),
-                    },
-                )
+                .join("; ")
+        });
+        let body = body.unwrap_or_default();
+        let has_ua = spec
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"));
+        let build = |h2: bool| {
+            let mut req = Request::builder().method(method.clone());
+            req = if h2 {
+                req.uri(parsed.uri.clone())
+            } else {
+                req.uri(parsed.path.clone())
+                    .header("Host", &*parsed.authority)
+            };
+            for (k, v) in &spec.headers {
+                req = req.header(k.as_str(), v.as_str());
             }
+            if !has_ua {
+                req = req.header("User-Agent", &*self.user_agent);
+            }
+            if let Some(c) = &cookie_header {
+                req = req.header("Cookie", c.as_str());
+            }
+            req.body(Full::new(body.clone()))
         };
+        let sent = estimate_sent(
+            method,
+            url,
+            host,
+            spec,
+            &self.user_agent,
+            has_ua,
+            &cookie_header,
+            &body,
+        );
         let queued = Instant::now();
         let deadline = tokio::time::Instant::from_std(queued) + spec.timeout;
         let fail = |e: ErrorCode, start: Instant| {
@@ -282,18 +322,52 @@ impl Client {
                 _ => return fail(timeout_error(), Instant::now()),
             },
         };
-        let start = Instant::now();
-        let blocked = ms(start - queued);
-        let resp = match tokio::time::timeout_at(deadline, self.inner.request(req)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return fail(classify(&e, url.as_str()), start),
-            Err(_) => return fail(timeout_error(), start),
+        let slot_at = Instant::now();
+        let origin = &parsed.origin;
+        let mut fresh = false;
+        let (conn, resp, sent_at) = loop {
+            let checkout = if fresh {
+                self.pool.open(origin, url.as_str()).await
+            } else {
+                match tokio::time::timeout_at(deadline, self.pool.checkout(origin, url.as_str()))
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(_) => return fail(timeout_error(), slot_at),
+                }
+            };
+            let mut conn = match checkout {
+                Ok(c) => c,
+                Err(e) => return fail(e, slot_at),
+            };
+            let req = match build(conn.info.h2) {
+                Ok(r) => r,
+                Err(e) => {
+                    return fail(
+                        ErrorCode {
+                            code: 1000,
+                            message: format!("invalid request: {e}"),
+                        },
+                        slot_at,
+                    )
+                }
+            };
+            conn.info.clock.reset();
+            let sent_at = Instant::now();
+            let result = tokio::time::timeout_at(deadline, send(&mut conn.sender, req)).await;
+            match result {
+                Ok(Ok(r)) => break (conn, r, sent_at),
+                // A kept-alive connection the server closed meanwhile: once more on a new one.
+                Ok(Err(e)) if conn.reused && !fresh && stale(&e) => fresh = true,
+                Ok(Err(e)) => return fail(classify(&e, url.as_str()), slot_at),
+                Err(_) => return fail(timeout_error(), slot_at),
+            }
         };
         let headers_at = Instant::now();
         let status = resp.status();
-        let proto = match resp.version() {
-            hyper::Version::HTTP_2 => "HTTP/2.0",
-            hyper::Version::HTTP_10 => "HTTP/1.0",
+        let proto = match (conn.info.h2, resp.version()) {
+            (true, _) => "HTTP/2.0",
+            (_, hyper::Version::HTTP_10) => "HTTP/1.0",
             _ => "HTTP/1.1",
         };
         let mut received = 17 + status.canonical_reason().map_or(0, str::len) as u64;
@@ -303,13 +377,13 @@ impl Client {
             let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
             received += (k.as_str().len() + v.len() + 4) as u64;
             if k == hyper::header::SET_COOKIE {
-                if let Some(c) = jar.borrow_mut().store(&v, &host, url.path()) {
+                if let Some(c) = jar.borrow_mut().store(&v, host, url.path()) {
                     set_cookies.push(c);
                 }
             }
             headers.push((canonical_header(k.as_str()), v));
         }
-        let (body, error) = read_body(
+        let (resp_body, error) = read_body(
             resp,
             spec.response_type,
             &mut received,
@@ -318,8 +392,13 @@ impl Client {
         )
         .await;
         let end = Instant::now();
-        let waiting = ms(headers_at - start);
-        let receiving = ms(end - headers_at);
+        let Checkout {
+            sender, info, cost, ..
+        } = conn;
+        let timings = phases(&info, cost, (queued, slot_at, sent_at, headers_at, end));
+        if error.is_none() {
+            self.pool.checkin(origin, sender, info.clone());
+        }
         Response {
             method: method.clone(),
             url: url.to_string(),
@@ -330,21 +409,90 @@ impl Client {
                 status.canonical_reason().unwrap_or("")
             ),
             proto,
+            tls_version: info.tls_version,
             headers,
-            body,
+            body: resp_body,
             error,
-            timings: Timings {
-                blocked,
-                waiting,
-                receiving,
-                duration: waiting + receiving,
-                ..Default::default()
-            },
+            timings,
             bytes_sent: sent,
             bytes_received: received,
             set_cookies,
         }
     }
+}
+
+async fn send(
+    sender: &mut Sender,
+    req: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error> {
+    match sender {
+        Sender::H1(s) => s.send_request(req).await,
+        Sender::H2(s) => s.send_request(req).await,
+    }
+}
+
+/// The error a reused connection gives when the server had already closed it.
+fn stale(e: &hyper::Error) -> bool {
+    e.is_canceled() || e.is_incomplete_message() || e.is_closed()
+}
+
+/// k6's phases from the instants of one exchange (queued, got a slot, sent, headers, end)
+/// and what the connection cost. HTTP/1.1 splits sending from waiting at the last byte
+/// written and waiting from receiving at the first byte read; on a multiplexed HTTP/2
+/// connection those instants belong to no single request, so sending is 0 there and
+/// waiting runs to the response headers.
+fn phases(
+    info: &super::pool::ConnInfo,
+    cost: super::pool::SetupCost,
+    (queued, slot_at, sent_at, headers_at, end): (Instant, Instant, Instant, Instant, Instant),
+) -> Timings {
+    let (sending, waiting, receiving) =
+        match (info.h2, info.clock.last_write(), info.clock.first_read()) {
+            (false, Some(w), Some(r)) if w >= sent_at && r >= w && r <= end => {
+                (ms(w - sent_at), ms(r - w), ms(end - r))
+            }
+            _ => (0.0, ms(headers_at - sent_at), ms(end - headers_at)),
+        };
+    // A new connection's set-up happened between the slot and the send: not in duration
+    // (k6), and its lookup counts as blocked (k6) as well as looking_up.
+    Timings {
+        blocked: ms(slot_at - queued) + ms(cost.looking_up),
+        looking_up: ms(cost.looking_up),
+        connecting: ms(cost.connecting),
+        tls_handshaking: ms(cost.tls_handshaking),
+        sending,
+        waiting,
+        receiving,
+        duration: sending + waiting + receiving,
+    }
+}
+
+/// The request's size as HTTP/1.1 would serialise it (data_sent).
+#[allow(clippy::too_many_arguments)]
+fn estimate_sent(
+    method: &Method,
+    url: &Url,
+    host: &str,
+    spec: &RequestSpec,
+    user_agent: &str,
+    has_ua: bool,
+    cookie: &Option<String>,
+    body: &Bytes,
+) -> u64 {
+    let mut sent = (method.as_str().len() + url.as_str().len() + 12 + host.len() + 8) as u64;
+    for (k, v) in &spec.headers {
+        sent += (k.len() + v.len() + 4) as u64;
+    }
+    if !has_ua {
+        sent += (12 + user_agent.len()) as u64;
+    }
+    if let Some(c) = cookie {
+        sent += (c.len() + 10) as u64;
+    }
+    if !body.is_empty() {
+        sent += body.len() as u64 + 20;
+    }
+    sent
 }
 
 async fn read_body(
@@ -416,6 +564,7 @@ fn failed(spec: &RequestSpec, url: &str, error: ErrorCode) -> Response {
         status: 0,
         status_text: String::new(),
         proto: "",
+        tls_version: "",
         headers: Vec::new(),
         body: None,
         error: Some(error),

@@ -94,3 +94,49 @@ fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::Err
     }
     None
 }
+
+/// A failed TCP connect, k6's way (the message names the URL).
+pub fn classify_dial(err: &std::io::Error, url: &str) -> ErrorCode {
+    let mut e = classify(err, url);
+    if e.code == 1000 {
+        e = ErrorCode {
+            code: 1210,
+            message: format!("dial {url}: {err}"),
+        };
+    }
+    e
+}
+
+/// A failed TLS handshake: k6's 1311 (unknown authority), 1320 (wrong name), else 1300.
+pub fn classify_tls(err: &std::io::Error, host: &str) -> ErrorCode {
+    use rustls::CertificateError as C;
+    let tls = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::InvalidCertificate(C::UnknownIssuer)) => ErrorCode {
+            code: 1311,
+            message: format!(
+                "tls: failed to verify certificate: x509: certificate signed by unknown authority (host {host}; trust its CA with --tls-ca or skip with --insecure-skip-tls-verify)"
+            ),
+        },
+        Some(rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        )) => ErrorCode {
+            code: 1320,
+            message: format!("tls: failed to verify certificate: x509: certificate is not valid for {host}"),
+        },
+        Some(e) => ErrorCode {
+            code: 1300,
+            message: format!("tls: {e} (host {host})"),
+        },
+        None => {
+            let mut e = classify(err, host);
+            if e.code == 1000 {
+                e.code = 1300;
+                e.message = format!("tls handshake with {host}: {err}");
+            }
+            e
+        }
+    }
+}

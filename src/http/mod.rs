@@ -3,9 +3,15 @@
 //! timings, and the caller records them.
 
 mod client;
+mod connect;
 mod cookies;
 mod error;
+mod pool;
+mod tls;
 
 pub use client::{Client, ConnectionPolicy, RequestSpec, Response, ResponseType, Timings};
+pub use connect::Resolver;
 pub use cookies::{Cookie, CookieJar};
 pub use error::{classify, ErrorCode};
+pub use pool::Net;
+pub use tls::{ClientCert, Tls, TlsOptions};

@@ -158,6 +158,9 @@ pub struct Builtins {
     pub http_req_receiving: MetricId,
     pub http_req_blocked: MetricId,
     pub http_req_connecting: MetricId,
+    pub http_req_tls_handshaking: MetricId,
+    /// DNS lookup of a new connection (not in k6 v1; k6 folds it into blocked).
+    pub http_req_looking_up: MetricId,
     pub http_req_failed: MetricId,
     pub group_duration: MetricId,
 }
@@ -186,6 +189,8 @@ impl Builtins {
             http_req_receiving: reg("http_req_receiving", Trend, Time),
             http_req_blocked: reg("http_req_blocked", Trend, Time),
             http_req_connecting: reg("http_req_connecting", Trend, Time),
+            http_req_tls_handshaking: reg("http_req_tls_handshaking", Trend, Time),
+            http_req_looking_up: reg("http_req_looking_up", Trend, Time),
             http_req_failed: reg("http_req_failed", Rate, Default),
             group_duration: reg("group_duration", Trend, Time),
         }

@@ -4,8 +4,10 @@
 //! the CLI's raw values into one validated [`Plan`]. It does no I/O and knows nothing of Lua.
 
 pub mod duration;
+mod net;
 mod scenario;
 
+pub use net::NetOptions;
 pub use scenario::{ExecutorConfig, Scenario, Stage};
 
 use crate::error::{Error, Result};
@@ -66,6 +68,7 @@ pub struct Plan {
     pub no_cookies_reset: bool,
     pub discard_response_bodies: bool,
     pub user_agent: String,
+    pub net: NetOptions,
     /// Which tier overrode the script's scenario shape, for k6's warning.
     pub shape_overridden_by: Option<&'static str>,
 }
@@ -263,6 +266,7 @@ pub fn consolidate(
             .and_then(Value::as_str)
             .map(String::from)
             .unwrap_or_else(|| format!("engine/{}", env!("CARGO_PKG_VERSION"))),
+        net: net::from_script(&script_obj, env)?,
         shape_overridden_by,
     })
 }

@@ -6,7 +6,7 @@ use crate::http::{Client, ConnectionPolicy, CookieJar};
 use crate::metrics::{Buffer, Builtins, Registry, TagSetId};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,6 +26,8 @@ pub struct WorkerConfig {
     pub builtins: Builtins,
     pub run: Arc<RunState>,
     pub started: Instant,
+    /// Resolver, TLS settings and h2c, shared by every pool of the run.
+    pub net: Arc<crate::http::Net>,
     /// Sockets this worker's shared pool may open (None: unbounded).
     pub max_connections: Option<usize>,
     /// Samples carry their time (a result output is on).
@@ -71,8 +73,8 @@ pub struct VuState {
     pub groups: RefCell<Vec<(String, Instant)>>,
     /// The tag set of samples without user tags (scenario, group), cached until the group changes.
     pub base_tags: Cell<Option<TagSetId>>,
-    /// The VU's own pool under the per-VU connection policy.
-    pub client: OnceCell<Client>,
+    /// The VU's own pool under the per-VU and per-iteration connection policies.
+    pub client: RefCell<Option<Client>>,
 }
 
 impl VuState {
@@ -88,7 +90,7 @@ impl VuState {
             jar: RefCell::new(CookieJar::default()),
             groups: RefCell::new(Vec::new()),
             base_tags: Cell::new(None),
-            client: OnceCell::new(),
+            client: RefCell::new(None),
         }
     }
 

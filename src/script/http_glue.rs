@@ -178,13 +178,19 @@ fn form_encode(pairs: &[(String, String)]) -> String {
 }
 
 /// The pool this VU sends through, per the connection policy.
-pub fn client_for<'a>(ctx: &'a WorkerCtx, vu: &'a VuState) -> &'a Client {
-    match ctx.cfg.policy {
-        ConnectionPolicy::PerVu => vu.client.get_or_init(|| {
-            Client::new(ConnectionPolicy::PerVu, &ctx.cfg.user_agent, None)
-                .unwrap_or_else(|_| ctx.client.clone())
-        }),
-        _ => &ctx.client,
+pub fn client_for<'a>(ctx: &'a WorkerCtx, vu: &VuState) -> std::borrow::Cow<'a, Client> {
+    let policy = ctx.cfg.policy;
+    match policy {
+        ConnectionPolicy::PerVu | ConnectionPolicy::PerIteration => std::borrow::Cow::Owned(
+            vu.client
+                .borrow_mut()
+                .get_or_insert_with(|| {
+                    Client::new(policy, &ctx.cfg.user_agent, None, ctx.cfg.net.clone())
+                        .unwrap_or_else(|_| ctx.client.clone())
+                })
+                .clone(),
+        ),
+        _ => std::borrow::Cow::Borrowed(&ctx.client),
     }
 }
 
@@ -198,6 +204,10 @@ pub fn record(ctx: &WorkerCtx, vu: &VuState, res: &Response, user_tags: &[(Strin
     buf.add(b.http_reqs, tags, 1.0);
     buf.add(b.http_req_duration, tags, t.duration);
     buf.add(b.http_req_blocked, tags, t.blocked);
+    buf.add(b.http_req_connecting, tags, t.connecting);
+    buf.add(b.http_req_tls_handshaking, tags, t.tls_handshaking);
+    buf.add(b.http_req_looking_up, tags, t.looking_up);
+    buf.add(b.http_req_sending, tags, t.sending);
     buf.add(b.http_req_waiting, tags, t.waiting);
     buf.add(b.http_req_receiving, tags, t.receiving);
     buf.add(b.http_req_failed, tags, if expected { 0.0 } else { 1.0 });
@@ -293,6 +303,7 @@ pub struct ResponseExtra {
     method: String,
     url: String,
     proto: &'static str,
+    tls_version: &'static str,
     status_text: String,
 }
 
@@ -317,6 +328,7 @@ pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
         method: res.method.to_string(),
         url: res.url,
         proto: res.proto,
+        tls_version: res.tls_version,
         status_text: res.status_text,
     };
     Ok(vec![
@@ -328,6 +340,10 @@ pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
         Value::Number(t.waiting),
         Value::Number(t.receiving),
         Value::Number(t.blocked),
+        Value::Number(t.sending),
+        Value::Number(t.connecting),
+        Value::Number(t.tls_handshaking),
+        Value::Number(t.looking_up),
         Value::UserData(lua.create_userdata(extra)?),
     ])
 }
@@ -380,10 +396,11 @@ pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
             req.raw_set("url", extra.url.as_str())?;
             req
         }
-        "url" | "proto" | "status_text" => {
+        "url" | "proto" | "status_text" | "tls_version" => {
             let text = match key {
                 "url" => extra.url.as_str(),
                 "proto" => extra.proto,
+                "tls_version" => extra.tls_version,
                 _ => extra.status_text.as_str(),
             };
             let v = Value::String(lua.create_string(text)?);

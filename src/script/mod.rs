@@ -46,8 +46,13 @@ impl Script {
         // The debug library is loaded for tracebacks of failed iterations.
         let lua =
             unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
-        let client = crate::http::Client::new(cfg.policy, &cfg.user_agent, cfg.max_connections)
-            .map_err(Error::generic)?;
+        let client = crate::http::Client::new(
+            cfg.policy,
+            &cfg.user_agent,
+            cfg.max_connections,
+            cfg.net.clone(),
+        )
+        .map_err(Error::generic)?;
         let stamp = cfg.stamp_samples;
         let ctx = Rc::new(WorkerCtx {
             init_rng: RefCell::new(match cfg.seed {

@@ -92,7 +92,7 @@ k6.randomSeed = E.random_seed
 local Response = {}
 local res_extra = E.res_extra
 -- Fields most scripts never read are built on first access.
-local LAZY = { headers = true, cookies = true, request = true, url = true, proto = true, status_text = true }
+local LAZY = { headers = true, cookies = true, request = true, url = true, proto = true, status_text = true, tls_version = true }
 Response.__index = function(t, k)
   local m = Response[k]
   if m ~= nil then return m end
@@ -115,11 +115,13 @@ end
 local http = {}
 
 -- A response from the parts the driver passes (see to_lua_parts in http_glue.rs).
-local function build_response(status, rbody, err, code, dur, waiting, receiving, blocked, extra)
+local function build_response(status, rbody, err, code, dur, waiting, receiving, blocked, sending,
+                              connecting, tls, looking_up, extra)
   return setmetatable({
     status = status, body = rbody, error = err or "", error_code = code, _extra = extra,
     timings = { duration = dur, waiting = waiting, receiving = receiving, blocked = blocked,
-                sending = 0, connecting = 0, tls_handshaking = 0 },
+                sending = sending, connecting = connecting, tls_handshaking = tls,
+                looking_up = looking_up },
   }, Response)
 end
 
@@ -130,9 +132,11 @@ local function http_call(what, method, url, body, params)
   if not E.in_vu() then
     error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 2)
   end
-  local status, rbody, err, code, dur, waiting, receiving, blocked, extra = raw_yield(Y, OP_HTTP, method, url, body, params)
+  local status, rbody, err, code, dur, waiting, receiving, blocked, sending, connecting, tls, looking_up, extra =
+    raw_yield(Y, OP_HTTP, method, url, body, params)
   if status == nil then error(rbody, 2) end
-  return build_response(status, rbody, err, code, dur, waiting, receiving, blocked, extra)
+  return build_response(status, rbody, err, code, dur, waiting, receiving, blocked, sending,
+                        connecting, tls, looking_up, extra)
 end
 
 -- One closure per method (each tail-calls http_call).
@@ -166,7 +170,7 @@ function http.batch(requests)
   end
   local results = suspend("http.batch()", OP_BATCH, list)
   local out = {}
-  for i, item in ipairs(list) do out[item.key] = build_response(unpack(results[i], 1, 9)) end
+  for i, item in ipairs(list) do out[item.key] = build_response(unpack(results[i], 1, 13)) end
   return out
 end
 

@@ -125,6 +125,10 @@ impl Vu for LuaVu {
         if !ctx.cfg.no_cookies_reset {
             st.jar.borrow_mut().clear();
         }
+        if ctx.cfg.policy == crate::http::ConnectionPolicy::PerIteration {
+            // Dropping the pool closes its connections: the next iteration dials anew.
+            st.client.borrow_mut().take();
+        }
         st.groups.borrow_mut().clear();
         let f = self.shared.exec_fns[sc.index].clone();
         let data = self.shared.data.clone();

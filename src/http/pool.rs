@@ -1,0 +1,190 @@
+//! Keep-alive connections by origin. HTTP/1.1 connections carry one request at a time and go
+//! back to the idle list after their response; an HTTP/2 connection is shared by every
+//! request to its origin (multiplexed). Owning the pool (instead of hyper-util's) is what
+//! lets each request know whether it paid for a new connection, and how much.
+
+use super::connect::{dial, IoClock, Resolver};
+use super::error::ErrorCode;
+use super::tls::Tls;
+use crate::fasthash::FastMap;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type Body = Full<Bytes>;
+
+/// scheme is https, host, port.
+pub type Origin = (bool, Rc<str>, u16);
+
+/// A connection ready to carry one request.
+pub enum Sender {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+/// What a request learns about the connection it used.
+#[derive(Clone)]
+pub struct ConnInfo {
+    pub h2: bool,
+    pub tls_version: &'static str,
+    pub clock: Arc<IoClock>,
+}
+
+/// The set-up a request paid for (all zero on a reused connection, as in k6).
+#[derive(Default, Clone, Copy)]
+pub struct SetupCost {
+    pub looking_up: Duration,
+    pub connecting: Duration,
+    pub tls_handshaking: Duration,
+}
+
+pub struct Checkout {
+    pub sender: Sender,
+    pub info: ConnInfo,
+    pub cost: SetupCost,
+    pub reused: bool,
+}
+
+/// Shared settings of every pool in the run.
+pub struct Net {
+    pub resolver: Resolver,
+    pub tls: Arc<Tls>,
+    /// Speak HTTP/2 without TLS from the first byte (h2c with prior knowledge).
+    pub h2c: bool,
+}
+
+type IdleH1 = (http1::SendRequest<Body>, ConnInfo);
+
+pub struct Pool {
+    net: Arc<Net>,
+    idle: RefCell<FastMap<Origin, Vec<IdleH1>>>,
+    h2: RefCell<FastMap<Origin, (http2::SendRequest<Body>, ConnInfo)>>,
+    /// Idle HTTP/1.1 connections kept per origin; 0 closes each after its request.
+    max_idle: usize,
+}
+
+impl Pool {
+    pub fn new(net: Arc<Net>, max_idle: usize) -> Pool {
+        Pool {
+            net,
+            idle: RefCell::default(),
+            h2: RefCell::default(),
+            max_idle,
+        }
+    }
+
+    /// A connection to `origin`: a pooled one if there is one, else a new one.
+    pub async fn checkout(&self, origin: &Origin, url: &str) -> Result<Checkout, ErrorCode> {
+        if self.max_idle > 0 {
+            if let Some(c) = self.reuse(origin).await {
+                return Ok(c);
+            }
+        }
+        self.open(origin, url).await
+    }
+
+    async fn reuse(&self, origin: &Origin) -> Option<Checkout> {
+        let h2 = self.h2.borrow().get(origin).cloned();
+        if let Some((mut s, info)) = h2 {
+            if s.ready().await.is_ok() {
+                return Some(reused(Sender::H2(s), info));
+            }
+            self.h2.borrow_mut().remove(origin);
+        }
+        loop {
+            let next = self.idle.borrow_mut().get_mut(origin).and_then(Vec::pop);
+            let (mut s, info) = next?;
+            // A connection handed back a moment ago may still be finishing its response;
+            // a closed one is dropped.
+            if s.is_closed() {
+                continue;
+            }
+            if s.ready().await.is_ok() {
+                return Some(reused(Sender::H1(s), info));
+            }
+        }
+    }
+
+    /// Opens a new connection (never pooled first: the caller retries a stale reuse here).
+    pub async fn open(&self, origin: &Origin, url: &str) -> Result<Checkout, ErrorCode> {
+        let (https, host, port) = origin;
+        let d = dial(&self.net.resolver, &self.net.tls, *https, host, *port, url).await?;
+        let cost = SetupCost {
+            looking_up: d.looking_up,
+            connecting: d.connecting,
+            tls_handshaking: d.tls_handshaking,
+        };
+        let io = TokioIo::new(d.stream);
+        let handshake_err = |e: hyper::Error| ErrorCode {
+            code: 1000,
+            message: format!("{url}: connection set-up failed: {e}"),
+        };
+        if d.h2 || (self.net.h2c && !https) {
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(handshake_err)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let info = ConnInfo {
+                h2: true,
+                tls_version: d.tls_version,
+                clock: d.clock,
+            };
+            if self.max_idle > 0 {
+                self.h2
+                    .borrow_mut()
+                    .insert(origin.clone(), (sender.clone(), info.clone()));
+            }
+            return Ok(Checkout {
+                sender: Sender::H2(sender),
+                info,
+                cost,
+                reused: false,
+            });
+        }
+        let (sender, conn) = http1::handshake(io).await.map_err(handshake_err)?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(Checkout {
+            sender: Sender::H1(sender),
+            info: ConnInfo {
+                h2: false,
+                tls_version: d.tls_version,
+                clock: d.clock,
+            },
+            cost,
+            reused: false,
+        })
+    }
+
+    /// Hands an HTTP/1.1 connection back after its response was read.
+    pub fn checkin(&self, origin: &Origin, sender: Sender, info: ConnInfo) {
+        let Sender::H1(s) = sender else {
+            return; // HTTP/2 connections stay in the pool while they are open
+        };
+        if self.max_idle == 0 || s.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(origin.clone()).or_default();
+        if list.len() < self.max_idle {
+            list.push((s, info));
+        }
+    }
+}
+
+fn reused(sender: Sender, info: ConnInfo) -> Checkout {
+    Checkout {
+        sender,
+        info,
+        cost: SetupCost::default(),
+        reused: true,
+    }
+}
