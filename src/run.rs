@@ -144,6 +144,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     {
         main_script
     } else {
+        // Dropped now, not at the end of run(): its metric sender would keep the aggregator
+        // waiting forever.
+        drop(main_script);
         Script::load(cfg.clone(), agg.tx.clone(), interner.clone(), usize::MAX)?
     };
 

@@ -395,7 +395,7 @@ impl Client {
         let Checkout {
             sender, info, cost, ..
         } = conn;
-        let timings = phases(&info, cost, (queued, slot_at, sent_at, headers_at, end));
+        let timings = phases(&info, cost, (queued, sent_at, headers_at, end));
         if error.is_none() {
             self.pool.checkin(origin, sender, info.clone());
         }
@@ -436,7 +436,7 @@ fn stale(e: &hyper::Error) -> bool {
     e.is_canceled() || e.is_incomplete_message() || e.is_closed()
 }
 
-/// k6's phases from the instants of one exchange (queued, got a slot, sent, headers, end)
+/// k6's phases from the instants of one exchange (queued, sent, headers, end)
 /// and what the connection cost. HTTP/1.1 splits sending from waiting at the last byte
 /// written and waiting from receiving at the first byte read; on a multiplexed HTTP/2
 /// connection those instants belong to no single request, so sending is 0 there and
@@ -444,7 +444,7 @@ fn stale(e: &hyper::Error) -> bool {
 fn phases(
     info: &super::pool::ConnInfo,
     cost: super::pool::SetupCost,
-    (queued, slot_at, sent_at, headers_at, end): (Instant, Instant, Instant, Instant, Instant),
+    (queued, sent_at, headers_at, end): (Instant, Instant, Instant, Instant),
 ) -> Timings {
     let (sending, waiting, receiving) =
         match (info.h2, info.clock.last_write(), info.clock.first_read()) {
@@ -453,10 +453,12 @@ fn phases(
             }
             _ => (0.0, ms(headers_at - sent_at), ms(end - headers_at)),
         };
-    // A new connection's set-up happened between the slot and the send: not in duration
-    // (k6), and its lookup counts as blocked (k6) as well as looking_up.
+    // Everything before the send that is not connecting or TLS is blocked time (k6): a
+    // pool slot, the turn to share a first HTTP/2 connection, the DNS lookup (also
+    // reported alone as looking_up). None of it is in duration.
+    let before_send = (sent_at - queued).saturating_sub(cost.connecting + cost.tls_handshaking);
     Timings {
-        blocked: ms(slot_at - queued) + ms(cost.looking_up),
+        blocked: ms(before_send),
         looking_up: ms(cost.looking_up),
         connecting: ms(cost.connecting),
         tls_handshaking: ms(cost.tls_handshaking),

@@ -64,6 +64,11 @@ pub struct Pool {
     net: Arc<Net>,
     idle: RefCell<FastMap<Origin, Vec<IdleH1>>>,
     h2: RefCell<FastMap<Origin, (http2::SendRequest<Body>, ConnInfo)>>,
+    /// What each origin spoke on its last new connection (absent: not known yet).
+    speaks_h2: RefCell<FastMap<Origin, bool>>,
+    /// Held while the first connection to an origin that may speak HTTP/2 is set up, so
+    /// that the VUs starting together share it instead of each opening their own.
+    first_dial: RefCell<FastMap<Origin, Rc<tokio::sync::Mutex<()>>>>,
     /// Idle HTTP/1.1 connections kept per origin; 0 closes each after its request.
     max_idle: usize,
 }
@@ -74,27 +79,58 @@ impl Pool {
             net,
             idle: RefCell::default(),
             h2: RefCell::default(),
+            speaks_h2: RefCell::default(),
+            first_dial: RefCell::default(),
             max_idle,
         }
     }
 
     /// A connection to `origin`: a pooled one if there is one, else a new one.
     pub async fn checkout(&self, origin: &Origin, url: &str) -> Result<Checkout, ErrorCode> {
-        if self.max_idle > 0 {
-            if let Some(c) = self.reuse(origin).await {
-                return Ok(c);
-            }
+        if self.max_idle == 0 {
+            return self.open(origin, url).await;
         }
-        self.open(origin, url).await
+        if let Some(c) = self.reuse(origin).await {
+            return Ok(c);
+        }
+        let maybe_h2 = match self.speaks_h2.borrow().get(origin) {
+            Some(&known) => known,
+            None => origin.0 || self.net.h2c,
+        };
+        if !maybe_h2 {
+            return self.open(origin, url).await;
+        }
+        let lock = self
+            .first_dial
+            .borrow_mut()
+            .entry(origin.clone())
+            .or_default()
+            .clone();
+        let _turn = lock.lock().await;
+        // Whoever held the lock before may have opened the shared connection.
+        if let Some(c) = self.reuse_h2(origin).await {
+            return Ok(c);
+        }
+        let c = self.open(origin, url).await?;
+        self.speaks_h2
+            .borrow_mut()
+            .insert(origin.clone(), c.info.h2);
+        Ok(c)
+    }
+
+    async fn reuse_h2(&self, origin: &Origin) -> Option<Checkout> {
+        let h2 = self.h2.borrow().get(origin).cloned();
+        let (mut s, info) = h2?;
+        if s.ready().await.is_ok() {
+            return Some(reused(Sender::H2(s), info));
+        }
+        self.h2.borrow_mut().remove(origin);
+        None
     }
 
     async fn reuse(&self, origin: &Origin) -> Option<Checkout> {
-        let h2 = self.h2.borrow().get(origin).cloned();
-        if let Some((mut s, info)) = h2 {
-            if s.ready().await.is_ok() {
-                return Some(reused(Sender::H2(s), info));
-            }
-            self.h2.borrow_mut().remove(origin);
+        if let Some(c) = self.reuse_h2(origin).await {
+            return Some(c);
         }
         loop {
             let next = self.idle.borrow_mut().get_mut(origin).and_then(Vec::pop);

@@ -58,8 +58,22 @@ impl TestServer {
     }
 }
 
+/// How the test server speaks.
+#[derive(Clone)]
+pub enum Wire {
+    Http1,
+    /// HTTP/2 without TLS (prior knowledge).
+    H2c,
+    /// TLS with this config; HTTP/2 when ALPN picks h2.
+    Tls(Arc<rustls::ServerConfig>),
+}
+
 /// Starts the server on its own thread and runtime; it lives until the test process ends.
 pub fn start_server() -> TestServer {
+    start_server_with(Wire::Http1)
+}
+
+pub fn start_server_with(wire: Wire) -> TestServer {
     let log = Arc::new(Mutex::new(Log::default()));
     let (tx, rx) = std::sync::mpsc::channel();
     let l = log.clone();
@@ -75,17 +89,43 @@ pub fn start_server() -> TestServer {
                 let (stream, _) = listener.accept().await.unwrap();
                 l.lock().unwrap().connections += 1;
                 let l = l.clone();
+                let wire = wire.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(req, l.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
+                    match wire {
+                        Wire::Http1 => serve(stream, false, l).await,
+                        Wire::H2c => serve(stream, true, l).await,
+                        Wire::Tls(cfg) => {
+                            let Ok(tls) = tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await
+                            else {
+                                return; // the client refused our certificate
+                            };
+                            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            serve(tls, h2, l).await
+                        }
+                    }
                 });
             }
         });
     });
     let addr = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     TestServer { addr, log }
+}
+
+async fn serve<S>(io: S, h2: bool, log: Arc<Mutex<Log>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| handle(req, log.clone()));
+    let io = hyper_util::rt::TokioIo::new(io);
+    if h2 {
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(io, svc)
+            .await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, svc)
+            .await;
+    }
 }
 
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
