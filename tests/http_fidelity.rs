@@ -10,6 +10,10 @@ struct Pki {
     ca_pem: String,
     server: Arc<rustls::ServerConfig>,
     server_h1: Arc<rustls::ServerConfig>,
+    /// Asks for a client certificate signed by the CA.
+    server_mtls: Arc<rustls::ServerConfig>,
+    client_pem: String,
+    client_key_pem: String,
 }
 
 fn pki() -> Pki {
@@ -28,25 +32,45 @@ fn pki() -> Pki {
     ])
     .unwrap();
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let config = |alpn: &[&[u8]]| {
-        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
+    let client_key = KeyPair::generate().unwrap();
+    let client = CertificateParams::new(vec!["engine-client".to_string()])
         .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
+        .signed_by(&client_key, &ca, &ca_key)
         .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = |alpn: &[&[u8]], mtls: bool| {
+        let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let b = if mtls {
+            b.with_client_cert_verifier(client_verifier.clone())
+        } else {
+            b.with_no_client_auth()
+        };
+        let mut cfg = b
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
         cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(cfg)
     };
     Pki {
         ca_pem: ca.pem(),
-        server: config(&[b"h2", b"http/1.1"]),
-        server_h1: config(&[b"http/1.1"]),
+        server: config(&[b"h2", b"http/1.1"], false),
+        server_h1: config(&[b"http/1.1"], false),
+        server_mtls: config(&[b"http/1.1"], true),
+        client_pem: client.pem(),
+        client_key_pem: client_key.serialize_pem(),
     }
 }
 
@@ -296,4 +320,72 @@ fn the_fd_preflight_refuses_a_plan_that_cannot_fit() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn tls_auth_presents_a_client_certificate_to_its_domains() {
+    let pki = pki();
+    let srv = start_server_with(Wire::Tls(pki.server_mtls.clone()));
+    let ws = Workspace::new();
+    ws.write("ca.pem", &pki.ca_pem);
+    ws.write("client.pem", &pki.client_pem);
+    ws.write("client-key.pem", &pki.client_key_pem);
+    let url = https_url(&srv, "localhost", "/ok");
+    let checks = r#"["200"] = function(r) return r.status == 200 end"#;
+    ws.write("anon.lua", &probe(&url, "", checks));
+    let r = ws.run("anon.lua", &["--tls-ca", "ca.pem"]);
+    assert_eq!(
+        r.check("200"),
+        (0, 1),
+        "without a client certificate: {}",
+        r.stderr
+    );
+    ws.write(
+        "mtls.lua",
+        &probe(
+            &url,
+            r#"tlsAuth = { { domains = { "localhost" }, cert = open("client.pem"), key = open("client-key.pem") } }"#,
+            checks,
+        ),
+    );
+    let r = ws.run("mtls.lua", &["--tls-ca", "ca.pem"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.check("200"), (1, 0), "{}", r.stderr);
+    assert_eq!(srv.count("/ok"), 1);
+}
+
+#[test]
+fn bad_tls_and_hosts_options_are_config_errors() {
+    let ws = Workspace::new();
+    for (opts, msg) in [
+        (
+            r#"tlsVersion = "tls1.0""#,
+            "option tlsVersion.min: \"tls1.0\" is not supported",
+        ),
+        (
+            r#"tlsVersion = { min = "tls1.3", max = "tls1.2" }"#,
+            "option tlsVersion: min is above max",
+        ),
+        (
+            r#"tlsAuth = { { domains = { "x" }, cert = "nope", key = "nope" } }"#,
+            "option tlsAuth (x): cert: no PEM certificate found",
+        ),
+        (
+            r#"hosts = { ["a.example"] = "not-an-ip" }"#,
+            "option hosts: \"a.example\" maps to \"not-an-ip\"",
+        ),
+    ] {
+        ws.write(
+            "t.lua",
+            &format!("options = {{ {opts} }}\nfunction default() end\n"),
+        );
+        let r = ws.run("t.lua", &[]);
+        assert_eq!(r.code, 104, "{opts}: {}", r.stderr);
+        assert!(r.stderr.contains(msg), "{opts}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    }
+    ws.write("ok.lua", "function default() end\n");
+    let r = ws.run("ok.lua", &["--tls-ca", "missing.pem"]);
+    assert_eq!(r.code, 104);
+    assert!(r.stderr.contains("--tls-ca missing.pem"), "{}", r.stderr);
 }
