@@ -208,7 +208,7 @@ fn json_and_csv_outputs_agree_with_the_summary() {
     ws.write(
         "t.lua",
         &format!(
-            "local lat = Trend('beacon_latency_ms')\noptions = {{ vus = 3, iterations = 30, thresholds = {{ http_req_duration = {{ 'p(95)<3000' }} }} }}\nfunction default()\n  local r = http.get('{}')\n  lat:add(r.timings.duration, {{ type = 'x' }})\nend\n",
+            "local lat = Trend('beacon_latency_ms')\noptions = {{ vus = 3, iterations = 30, thresholds = {{ http_req_duration = {{ 'p(95)<3000' }}, ['http_req_duration{{status:200,method:GET}}'] = {{ 'max<5000' }} }} }}\nfunction default()\n  local r = http.get('{}')\n  lat:add(r.timings.duration, {{ type = 'x' }})\nend\n",
             srv.url("/ok")
         ),
     );
@@ -245,6 +245,16 @@ fn json_and_csv_outputs_agree_with_the_summary() {
     assert_eq!(metric_line["data"]["type"], "trend");
     assert_eq!(metric_line["data"]["contains"], "time");
     assert_eq!(metric_line["data"]["thresholds"][0], "p(95)<3000");
+    let sub = &metric_line["data"]["submetrics"][0];
+    assert_eq!(sub["name"], "http_req_duration{status:200,method:GET}");
+    assert_eq!(sub["suffix"], "status:200,method:GET");
+    assert_eq!(sub["tags"]["status"], "200");
+    assert_eq!(sub["tags"]["method"], "GET");
+    let reqs_line = lines
+        .iter()
+        .find(|l| l["type"] == "Metric" && l["metric"] == "http_reqs")
+        .unwrap();
+    assert!(reqs_line["data"]["submetrics"].is_null());
     let first_point = lines
         .iter()
         .position(|l| l["type"] == "Point" && l["metric"] == "http_req_duration")
@@ -288,4 +298,52 @@ fn an_unwritable_output_is_a_clear_config_error() {
     );
     let r = ws.run("t.lua", &["--out", "influxdb=http://x"]);
     assert_eq!(r.code, 104);
+}
+
+#[test]
+fn checks_nest_under_their_groups_in_root_group() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ iterations = 2 }}
+function default()
+  check(1, {{ ["top"] = function() return true end }})
+  group("outer", function()
+    local r = http.get("{u}")
+    check(r, {{ ["in outer"] = function(r) return r.status == 200 end }})
+    group("inner", function()
+      check(r, {{ ["in inner"] = function() return false end }})
+    end)
+  end)
+end
+function handleSummary(data)
+  local outer = data.root_group.groups[1]
+  local inner = outer.groups[1]
+  return {{ ["groups.txt"] = table.concat({{ #data.root_group.checks, outer.name, outer.path,
+    outer.checks[1].name, outer.checks[1].passes, inner.path, inner.checks[1].path, inner.checks[1].fails }}, " ") }}
+end
+"#,
+            u = srv.url("/ok")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let root = &r.summary["root_group"];
+    assert_eq!(root["checks"]["top"]["passes"], 2);
+    let outer = &root["groups"]["outer"];
+    assert_eq!(outer["path"], "::outer");
+    assert_eq!(outer["checks"]["in outer"]["passes"], 2);
+    assert_eq!(outer["checks"]["in outer"]["path"], "::outer::in outer");
+    let inner = &outer["groups"]["inner"];
+    assert_eq!(inner["path"], "::outer::inner");
+    assert_eq!(inner["checks"]["in inner"]["fails"], 2);
+    assert!(root["checks"].get("in inner").is_none());
+    let text = std::fs::read_to_string(ws.path().join("groups.txt")).unwrap();
+    assert_eq!(
+        text,
+        "1 outer ::outer in outer 2 ::outer::inner ::outer::inner::in inner 2"
+    );
 }

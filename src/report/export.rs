@@ -1,7 +1,7 @@
 //! `--summary-export`: k6's legacy summary JSON (root_group with checks, flattened metrics).
 
 use super::format::trend_stat;
-use super::summary::check_counts;
+use super::groups::Group;
 use crate::metrics::{MetricType, Sink, Snapshot};
 use crate::thresholds::Verdict;
 use serde_json::{json, Map, Value};
@@ -35,15 +35,8 @@ pub fn summary_json(snap: &Snapshot, verdicts: &[Verdict], trend_stats: &[String
             th[&t.source] = json!(!v.ok);
         }
     }
-    let mut checks = Map::new();
-    for (name, (passes, fails)) in check_counts(snap) {
-        checks.insert(
-            name.clone(),
-            json!({"name": name, "path": format!("::{name}"), "id": "", "passes": passes, "fails": fails}),
-        );
-    }
     let doc = json!({
-        "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": {}, "checks": checks},
+        "root_group": Group::tree(snap).legacy_json(),
         "metrics": metrics,
     });
     let mut buf = Vec::new();
@@ -123,12 +116,8 @@ pub fn handle_summary_data(
             th[&t.source] = json!({ "ok": v.ok });
         }
     }
-    let checks: Vec<Value> = check_counts(snap)
-        .into_iter()
-        .map(|(name, (passes, fails))| json!({"name": name, "path": format!("::{name}"), "id": "", "passes": passes, "fails": fails}))
-        .collect();
     json!({
-        "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": [], "checks": checks},
+        "root_group": Group::tree(snap).data_json(),
         "options": {"summaryTrendStats": trend_stats, "summaryTimeUnit": "", "noColor": false},
         "state": {"isStdOutTTY": stdout_tty, "isStdErrTTY": false, "testRunDurationMs": snap.elapsed.as_secs_f64() * 1000.0},
         "metrics": metrics,

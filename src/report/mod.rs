@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod format;
+mod groups;
 pub mod outputs;
 pub mod progress;
 pub mod summary;

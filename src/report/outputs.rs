@@ -28,6 +28,7 @@ pub fn open(
             w,
             seen: HashSet::new(),
             thresholds: thresholds.clone(),
+            submetrics: submetrics_of(thresholds),
         })),
         "csv" => {
             let mut w = w;
@@ -85,6 +86,30 @@ struct JsonLines {
     w: Writer,
     seen: HashSet<String>,
     thresholds: BTreeMap<String, Vec<String>>,
+    /// Per parent metric, the sub-metrics thresholds name (k6 lists them on the Metric line).
+    submetrics: BTreeMap<String, Vec<Value>>,
+}
+
+/// `http_req_duration{status:200}` -> under http_req_duration: {name, suffix, tags}.
+fn submetrics_of(thresholds: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for key in thresholds.keys() {
+        let Some((parent, rest)) = key.split_once('{') else {
+            continue;
+        };
+        let suffix = rest.trim_end_matches('}');
+        let tags: Map<String, Value> = suffix
+            .split(',')
+            .filter_map(|kv| kv.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), Value::String(v.trim().to_string())))
+            .collect();
+        out.entry(parent.trim().to_string())
+            .or_default()
+            .push(json!({
+                "name": key, "suffix": suffix, "tags": tags,
+            }));
+    }
+    out
 }
 
 impl SampleOutput for JsonLines {
@@ -95,7 +120,8 @@ impl SampleOutput for JsonLines {
                 "type": "Metric",
                 "data": {
                     "name": def.name, "type": def.kind.name(), "contains": def.contains.name(),
-                    "thresholds": self.thresholds.get(&def.name).cloned().unwrap_or_default(), "submetrics": null,
+                    "thresholds": self.thresholds.get(&def.name).cloned().unwrap_or_default(),
+                    "submetrics": self.submetrics.get(&def.name),
                 },
                 "metric": def.name,
             });
