@@ -46,7 +46,8 @@ pub enum ResponseType {
 pub struct RequestSpec {
     pub method: Method,
     pub url: String,
-    pub headers: Vec<(String, String)>,
+    /// Validated once when the script's params are read.
+    pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
     pub body: Option<Bytes>,
     pub timeout: Duration,
     pub max_redirects: u32,
@@ -81,7 +82,8 @@ pub struct Response {
     pub proto: &'static str,
     /// "tls1.3", "tls1.2", or "" for plain HTTP.
     pub tls_version: &'static str,
-    pub headers: Vec<(String, String)>,
+    /// As received; `canonical_header` gives k6's spelling of a name.
+    pub headers: hyper::HeaderMap,
     pub body: Option<Bytes>,
     pub error: Option<ErrorCode>,
     pub timings: Timings,
@@ -105,7 +107,7 @@ impl Response {
 #[derive(Clone)]
 pub struct Client {
     pool: Rc<Pool>,
-    user_agent: Rc<str>,
+    user_agent: hyper::header::HeaderValue,
     /// Parsed URLs by text: load tests hit the same few URLs millions of times.
     urls: Rc<RefCell<crate::fasthash::FastMap<String, Parsed>>>,
     /// Connection slots: at most this many requests (so sockets) in flight on this pool.
@@ -121,7 +123,7 @@ struct Parsed {
     /// Origin form (path and query), for HTTP/1.1.
     path: Uri,
     /// Host header value.
-    authority: Rc<str>,
+    authority: hyper::header::HeaderValue,
     origin: Origin,
 }
 
@@ -142,7 +144,8 @@ impl Client {
         };
         Ok(Client {
             pool: Rc::new(Pool::new(net, max_idle)),
-            user_agent: user_agent.into(),
+            user_agent: hyper::header::HeaderValue::from_str(user_agent)
+                .map_err(|e| format!("option userAgent: {e}"))?,
             urls: Rc::default(),
             slots: max_connections.map(|n| Rc::new(tokio::sync::Semaphore::new(n.max(1)))),
         })
@@ -218,11 +221,11 @@ impl Client {
         }
         .parse()
         .map_err(bad)?;
-        let authority: Rc<str> = match url.port() {
+        let authority = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
-        }
-        .into();
+        };
+        let authority = hyper::header::HeaderValue::from_str(&authority).map_err(|e| e.to_string())?;
         let parsed = Parsed {
             url,
             uri,
@@ -273,32 +276,52 @@ impl Client {
         let has_ua = spec
             .headers
             .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"));
-        let build = |h2: bool| {
-            let mut req = Request::builder().method(method.clone());
-            req = if h2 {
-                req.uri(parsed.uri.clone())
+            .any(|(k, _)| k == hyper::header::USER_AGENT);
+        let cookie_value = match cookie_header.as_deref().map(hyper::header::HeaderValue::from_str) {
+            Some(Err(e)) => {
+                return failed(
+                    spec,
+                    url.as_str(),
+                    ErrorCode {
+                        code: 1000,
+                        message: format!("invalid cookie header: {e}"),
+                    },
+                )
+            }
+            Some(Ok(v)) => Some(v),
+            None => None,
+        };
+        // Assembled in place: http's Request::builder moves its parts on every call.
+        let build = |h2: bool| -> Request<Full<Bytes>> {
+            let mut req = Request::new(Full::new(body.clone()));
+            *req.method_mut() = method.clone();
+            *req.uri_mut() = if h2 {
+                parsed.uri.clone()
             } else {
-                req.uri(parsed.path.clone())
-                    .header("Host", &*parsed.authority)
+                parsed.path.clone()
             };
+            let h = req.headers_mut();
+            h.reserve(spec.headers.len() + 3);
+            if !h2 {
+                h.insert(hyper::header::HOST, parsed.authority.clone());
+            }
             for (k, v) in &spec.headers {
-                req = req.header(k.as_str(), v.as_str());
+                h.append(k.clone(), v.clone());
             }
             if !has_ua {
-                req = req.header("User-Agent", &*self.user_agent);
+                h.insert(hyper::header::USER_AGENT, self.user_agent.clone());
             }
-            if let Some(c) = &cookie_header {
-                req = req.header("Cookie", c.as_str());
+            if let Some(c) = &cookie_value {
+                h.insert(hyper::header::COOKIE, c.clone());
             }
-            req.body(Full::new(body.clone()))
+            req
         };
         let sent = estimate_sent(
             method,
             url,
             host,
             spec,
-            &self.user_agent,
+            self.user_agent.len(),
             has_ua,
             &cookie_header,
             &body,
@@ -340,18 +363,7 @@ impl Client {
                 Ok(c) => c,
                 Err(e) => return fail(e, slot_at),
             };
-            let req = match build(conn.info.h2) {
-                Ok(r) => r,
-                Err(e) => {
-                    return fail(
-                        ErrorCode {
-                            code: 1000,
-                            message: format!("invalid request: {e}"),
-                        },
-                        slot_at,
-                    )
-                }
-            };
+            let req = build(conn.info.h2);
             conn.info.clock.reset();
             let sent_at = Instant::now();
             let result = tokio::time::timeout_at(deadline, send(&mut conn.sender, req)).await;
@@ -371,20 +383,21 @@ impl Client {
             _ => "HTTP/1.1",
         };
         let mut received = 17 + status.canonical_reason().map_or(0, str::len) as u64;
-        let mut headers = Vec::with_capacity(resp.headers().len());
         let mut set_cookies = Vec::new();
         for (k, v) in resp.headers() {
-            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
             received += (k.as_str().len() + v.len() + 4) as u64;
             if k == hyper::header::SET_COOKIE {
+                let v = String::from_utf8_lossy(v.as_bytes());
                 if let Some(c) = jar.borrow_mut().store(&v, host, url.path()) {
                     set_cookies.push(c);
                 }
             }
-            headers.push((canonical_header(k.as_str()), v));
         }
+        // Kept as hyper's map: scripts rarely read headers, which become strings on access.
+        let (head, incoming) = resp.into_parts();
+        let headers = head.headers;
         let (resp_body, error) = read_body(
-            resp,
+            incoming,
             spec.response_type,
             &mut received,
             url.as_str(),
@@ -476,17 +489,17 @@ fn estimate_sent(
     url: &Url,
     host: &str,
     spec: &RequestSpec,
-    user_agent: &str,
+    user_agent_len: usize,
     has_ua: bool,
     cookie: &Option<String>,
     body: &Bytes,
 ) -> u64 {
     let mut sent = (method.as_str().len() + url.as_str().len() + 12 + host.len() + 8) as u64;
     for (k, v) in &spec.headers {
-        sent += (k.len() + v.len() + 4) as u64;
+        sent += (k.as_str().len() + v.len() + 4) as u64;
     }
     if !has_ua {
-        sent += (12 + user_agent.len()) as u64;
+        sent += (12 + user_agent_len) as u64;
     }
     if let Some(c) = cookie {
         sent += (c.len() + 10) as u64;
@@ -498,13 +511,12 @@ fn estimate_sent(
 }
 
 async fn read_body(
-    resp: hyper::Response<hyper::body::Incoming>,
+    mut body: hyper::body::Incoming,
     kind: ResponseType,
     received: &mut u64,
     url: &str,
     deadline: tokio::time::Instant,
 ) -> (Option<Bytes>, Option<ErrorCode>) {
-    let mut body = resp.into_body();
     let mut buf: Option<bytes::BytesMut> = None;
     let mut single: Option<Bytes> = None;
     loop {
@@ -552,11 +564,8 @@ fn redirect_target(res: &Response, base: &Url) -> Option<Url> {
     if !matches!(res.status, 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let loc = res
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("location"))?;
-    base.join(&loc.1).ok()
+    let loc = res.headers.get(hyper::header::LOCATION)?.to_str().ok()?;
+    base.join(loc).ok()
 }
 
 fn failed(spec: &RequestSpec, url: &str, error: ErrorCode) -> Response {
@@ -567,7 +576,7 @@ fn failed(spec: &RequestSpec, url: &str, error: ErrorCode) -> Response {
         status_text: String::new(),
         proto: "",
         tls_version: "",
-        headers: Vec::new(),
+        headers: hyper::HeaderMap::new(),
         body: None,
         error: Some(error),
         timings: Timings::default(),
@@ -582,7 +591,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// k6 (Go) shows header names canonicalised: "content-type" -> "Content-Type".
-fn canonical_header(name: &str) -> String {
+pub fn canonical_header(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = true;
     for c in name.chars() {

@@ -9,7 +9,9 @@ mod error;
 mod pool;
 mod tls;
 
-pub use client::{Client, ConnectionPolicy, RequestSpec, Response, ResponseType, Timings};
+pub use client::{
+    canonical_header, Client, ConnectionPolicy, RequestSpec, Response, ResponseType, Timings,
+};
 pub use connect::Resolver;
 pub use cookies::{Cookie, CookieJar};
 pub use error::{classify, ErrorCode};

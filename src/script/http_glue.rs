@@ -68,11 +68,11 @@ pub fn prepare(
             if !spec
                 .headers
                 .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .any(|(k, _)| k == hyper::header::CONTENT_TYPE)
             {
                 spec.headers.push((
-                    "Content-Type".into(),
-                    "application/x-www-form-urlencoded".into(),
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("application/x-www-form-urlencoded"),
                 ));
             }
             let pairs = table_pairs(&t).map_err(|e| e.to_string())?;
@@ -83,79 +83,117 @@ pub fn prepare(
     Ok(Prepared { spec, user_tags })
 }
 
+/// params.headers as validated HTTP headers, straight from the Lua strings' bytes.
+fn header_pairs(
+    t: &Table,
+) -> Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>, String> {
+    use hyper::header::{HeaderName, HeaderValue};
+    let mut out = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(|e| e.to_string())?;
+        let name = match &k {
+            Value::String(s) => HeaderName::from_bytes(&s.as_bytes()),
+            other => HeaderName::from_bytes(plain(other).as_bytes()),
+        }
+        .map_err(|_| format!("params.headers: invalid header name {:?}", plain(&k)))?;
+        let value = match &v {
+            Value::String(s) => HeaderValue::from_bytes(&s.as_bytes()),
+            other => HeaderValue::from_str(&plain(other)),
+        }
+        .map_err(|_| format!("params.headers: invalid value for {name}"))?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// Reads params in one pass over the table (most scripts set one or two keys; six keyed
+/// lookups from Rust cost more than walking them). Unknown keys are ignored, as in k6.
 fn read_params(
     p: &Table,
     spec: &mut RequestSpec,
     user_tags: &mut Vec<(String, String)>,
 ) -> Result<(), String> {
-    let get = |k: &str| p.get::<Value>(k).map_err(|e| e.to_string());
-    if let Value::Table(h) = get("headers")? {
-        spec.headers = table_pairs(&h).map_err(|e| e.to_string())?;
-    }
-    match get("timeout")? {
-        Value::Nil => {}
-        Value::String(s) => {
-            spec.timeout =
-                duration::parse(&s.to_string_lossy()).map_err(|e| format!("params.timeout: {e}"))?
-        }
-        Value::Integer(ms) => spec.timeout = Duration::from_millis(ms.max(0) as u64),
-        Value::Number(ms) => spec.timeout = Duration::from_secs_f64(ms.max(0.0) / 1000.0),
-        other => {
-            return Err(format!(
-                "params.timeout: expected a duration, got {}",
-                other.type_name()
-            ))
-        }
-    }
-    if let Value::Table(t) = get("tags")? {
-        *user_tags = table_pairs(&t).map_err(|e| e.to_string())?;
-    }
-    match get("redirects")? {
-        Value::Nil => {}
-        Value::Integer(n) => spec.max_redirects = n.max(0) as u32,
-        Value::Number(n) => spec.max_redirects = n.max(0.0) as u32,
-        other => {
-            return Err(format!(
-                "params.redirects: expected a number, got {}",
-                other.type_name()
-            ))
-        }
-    }
-    if let Value::Table(c) = get("cookies")? {
-        for pair in c.pairs::<Value, Value>() {
-            let (k, v) = pair.map_err(|e| e.to_string())?;
-            let value = match &v {
-                Value::Table(t) => t
-                    .get::<Value>("value")
-                    .map(|v| plain(&v))
-                    .map_err(|e| e.to_string())?,
-                other => plain(other),
-            };
-            spec.cookies.push((plain(&k), value));
-        }
-    }
-    match get("responseType")? {
-        Value::Nil => {}
-        Value::String(s) => {
-            spec.response_type = match s.to_string_lossy().as_str() {
-                "text" => ResponseType::Text,
-                "binary" => ResponseType::Binary,
-                "none" => ResponseType::None,
-                other => {
-                    return Err(format!(
-                    "params.responseType: expected \"text\", \"binary\" or \"none\", got {other:?}"
-                ))
+    for pair in p.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(|e| e.to_string())?;
+        let Value::String(k) = k else {
+            continue;
+        };
+        match &*k.as_bytes() {
+            b"headers" => {
+                if let Value::Table(h) = v {
+                    spec.headers = header_pairs(&h)?;
                 }
             }
-        }
-        other => {
-            return Err(format!(
-                "params.responseType: expected a string, got {}",
-                other.type_name()
-            ))
+            b"timeout" => spec.timeout = param_timeout(v)?,
+            b"tags" => {
+                if let Value::Table(t) = v {
+                    *user_tags = table_pairs(&t).map_err(|e| e.to_string())?;
+                }
+            }
+            b"redirects" => {
+                spec.max_redirects = match v {
+                    Value::Integer(n) => n.max(0) as u32,
+                    Value::Number(n) => n.max(0.0) as u32,
+                    other => {
+                        return Err(format!(
+                            "params.redirects: expected a number, got {}",
+                            other.type_name()
+                        ))
+                    }
+                }
+            }
+            b"cookies" => {
+                if let Value::Table(c) = v {
+                    for pair in c.pairs::<Value, Value>() {
+                        let (k, v) = pair.map_err(|e| e.to_string())?;
+                        let value = match &v {
+                            Value::Table(t) => t
+                                .get::<Value>("value")
+                                .map(|v| plain(&v))
+                                .map_err(|e| e.to_string())?,
+                            other => plain(other),
+                        };
+                        spec.cookies.push((plain(&k), value));
+                    }
+                }
+            }
+            b"responseType" => spec.response_type = param_response_type(v)?,
+            _ => {}
         }
     }
     Ok(())
+}
+
+fn param_timeout(v: Value) -> Result<Duration, String> {
+    match v {
+        Value::String(s) => {
+            duration::parse(&s.to_string_lossy()).map_err(|e| format!("params.timeout: {e}"))
+        }
+        Value::Integer(ms) => Ok(Duration::from_millis(ms.max(0) as u64)),
+        Value::Number(ms) => Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+        other => Err(format!(
+            "params.timeout: expected a duration, got {}",
+            other.type_name()
+        )),
+    }
+}
+
+fn param_response_type(v: Value) -> Result<ResponseType, String> {
+    match v {
+        Value::String(s) => match &*s.as_bytes() {
+            b"text" => Ok(ResponseType::Text),
+            b"binary" => Ok(ResponseType::Binary),
+            b"none" => Ok(ResponseType::None),
+            other => Err(format!(
+                "params.responseType: expected \"text\", \"binary\" or \"none\", got {:?}",
+                String::from_utf8_lossy(other)
+            )),
+        },
+        other => Err(format!(
+            "params.responseType: expected a string, got {}",
+            other.type_name()
+        )),
+    }
 }
 
 fn form_encode(pairs: &[(String, String)]) -> String {
@@ -298,7 +336,7 @@ impl KeyHasher {
 /// The parts of a response that scripts rarely read: turned into Lua tables only on first
 /// access (the prelude's `Response.__index` asks `E.res_extra`).
 pub struct ResponseExtra {
-    headers: Vec<(String, String)>,
+    headers: hyper::HeaderMap,
     cookies: Vec<crate::http::Cookie>,
     method: String,
     url: String,
@@ -357,12 +395,14 @@ pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
     let extra = ud.borrow::<ResponseExtra>()?;
     let v = match key {
         "headers" => {
-            let headers = lua.create_table_with_capacity(0, extra.headers.len())?;
+            let headers = lua.create_table_with_capacity(0, extra.headers.keys_len())?;
             for (k, v) in &extra.headers {
+                let k = crate::http::canonical_header(k.as_str());
+                let v = String::from_utf8_lossy(v.as_bytes());
                 // Repeated headers are joined as Go's Header.Get would show them.
                 let joined = match headers.raw_get::<Option<String>>(k.as_str())? {
                     Some(prev) => format!("{prev}, {v}"),
-                    None => v.clone(),
+                    None => v.into_owned(),
                 };
                 headers.raw_set(k.as_str(), joined)?;
             }
