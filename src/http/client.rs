@@ -78,7 +78,6 @@ pub struct Response {
     pub method: Method,
     pub url: String,
     pub status: u16,
-    pub status_text: String,
     pub proto: &'static str,
     /// "tls1.3", "tls1.2", or "" for plain HTTP.
     pub tls_version: &'static str,
@@ -225,7 +224,8 @@ impl Client {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
         };
-        let authority = hyper::header::HeaderValue::from_str(&authority).map_err(|e| e.to_string())?;
+        let authority =
+            hyper::header::HeaderValue::from_str(&authority).map_err(|e| e.to_string())?;
         let parsed = Parsed {
             url,
             uri,
@@ -277,7 +277,10 @@ impl Client {
             .headers
             .iter()
             .any(|(k, _)| k == hyper::header::USER_AGENT);
-        let cookie_value = match cookie_header.as_deref().map(hyper::header::HeaderValue::from_str) {
+        let cookie_value = match cookie_header
+            .as_deref()
+            .map(hyper::header::HeaderValue::from_str)
+        {
             Some(Err(e)) => {
                 return failed(
                     spec,
@@ -416,11 +419,6 @@ impl Client {
             method: method.clone(),
             url: url.to_string(),
             status: if error.is_some() { 0 } else { status.as_u16() },
-            status_text: format!(
-                "{} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            ),
             proto,
             tls_version: info.tls_version,
             headers,
@@ -573,7 +571,6 @@ fn failed(spec: &RequestSpec, url: &str, error: ErrorCode) -> Response {
         method: spec.method.clone(),
         url: url.to_string(),
         status: 0,
-        status_text: String::new(),
         proto: "",
         tls_version: "",
         headers: hyper::HeaderMap::new(),

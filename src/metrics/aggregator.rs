@@ -159,7 +159,9 @@ impl AggregatorHandle {
 pub struct Aggregator {
     registry: Arc<Registry>,
     interner: Arc<TagInterner>,
-    sinks: crate::fasthash::FastMap<(MetricId, TagSetId), Sink>,
+    /// By tag-set id (dense), then the few metrics recorded with that tag set: a lookup is
+    /// an index and a short scan instead of hashing the pair for every sample.
+    sinks: Vec<Vec<(MetricId, Sink)>>,
     started: Instant,
     stopped: Option<Instant>,
     outputs: Vec<Box<dyn SampleOutput>>,
@@ -318,21 +320,34 @@ impl Aggregator {
 
     #[inline]
     fn add(&mut self, metric: MetricId, tags: TagSetId, value: f64) {
-        let registry = &self.registry;
-        self.sinks
-            .entry((metric, tags))
-            .or_insert_with(|| Sink::new(registry.def(metric).kind))
-            .add(value);
+        let t = tags.0 as usize;
+        if t >= self.sinks.len() {
+            self.sinks.resize_with(t + 1, Vec::new);
+        }
+        let list = &mut self.sinks[t];
+        match list.iter_mut().find(|(m, _)| *m == metric) {
+            Some((_, sink)) => sink.add(value),
+            None => {
+                let mut sink = Sink::new(self.registry.def(metric).kind);
+                sink.add(value);
+                list.push((metric, sink));
+            }
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
         let mut series: Vec<SeriesSnapshot> = self
             .sinks
             .iter()
-            .map(|(&(metric, tags), sink)| SeriesSnapshot {
-                metric,
-                tags: self.interner.get(tags),
-                sink: sink.clone(),
+            .enumerate()
+            .filter(|(_, list)| !list.is_empty())
+            .flat_map(|(t, list)| {
+                let tags = self.interner.get(TagSetId(t as u32));
+                list.iter().map(move |(metric, sink)| SeriesSnapshot {
+                    metric: *metric,
+                    tags: tags.clone(),
+                    sink: sink.clone(),
+                })
             })
             .collect();
         series.sort_by(|a, b| (a.metric, &a.tags).cmp(&(b.metric, &b.tags)));

@@ -27,11 +27,6 @@ pub fn primitives(
             Ok(())
         })?,
     )?;
-    let c = ctx.clone();
-    e.set(
-        "in_vu",
-        lua.create_function(move |_, ()| Ok(c.current.borrow().is_some()))?,
-    )?;
     register_json(lua, &e)?;
     register_checks_and_groups(lua, &e, ctx)?;
     register_metrics(lua, &e, ctx)?;

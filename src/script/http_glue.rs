@@ -342,7 +342,7 @@ pub struct ResponseExtra {
     url: String,
     proto: &'static str,
     tls_version: &'static str,
-    status_text: String,
+    status: u16,
 }
 
 impl mlua::UserData for ResponseExtra {}
@@ -367,7 +367,7 @@ pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
         url: res.url,
         proto: res.proto,
         tls_version: res.tls_version,
-        status_text: res.status_text,
+        status: res.status,
     };
     Ok(vec![
         Value::Integer(status as i64),
@@ -437,11 +437,20 @@ pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
             req
         }
         "url" | "proto" | "status_text" | "tls_version" => {
+            let status_text;
             let text = match key {
                 "url" => extra.url.as_str(),
                 "proto" => extra.proto,
                 "tls_version" => extra.tls_version,
-                _ => extra.status_text.as_str(),
+                _ => {
+                    status_text = match hyper::StatusCode::from_u16(extra.status) {
+                        Ok(s) if extra.status > 0 => {
+                            format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
+                        }
+                        _ => String::new(),
+                    };
+                    status_text.as_str()
+                }
             };
             let v = Value::String(lua.create_string(text)?);
             res.raw_set(key, &v)?;

@@ -12,8 +12,12 @@ local co_resume, co_create, co_status = coroutine.resume, coroutine.create, coro
 local traceback = debug.traceback
 local pack, unpack = table.pack, table.unpack
 
+-- VU code (iterations, setup, teardown) runs in coroutines the driver resumes; init code
+-- does not, so "can this yield" tells them apart without a call into Rust.
+local in_vu = coroutine.isyieldable
+
 local function suspend(what, op, ...)
-  if not E.in_vu() then
+  if not in_vu() then
     error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 3)
   end
   local res, err = raw_yield(Y, op, ...)
@@ -129,7 +133,7 @@ end
 -- the table is built here, where a constructor is cheap. Every http.* function tail-calls
 -- this one, so error level 2 is the script's line.
 local function http_call(what, method, url, body, params)
-  if not E.in_vu() then
+  if not in_vu() then
     error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 2)
   end
   local status, rbody, err, code, dur, waiting, receiving, blocked, sending, connecting, tls, looking_up, extra =
