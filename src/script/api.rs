@@ -61,41 +61,43 @@ fn register_checks_and_groups(lua: &Lua, e: &Table, ctx: &Rc<WorkerCtx>) -> mlua
     let c = ctx.clone();
     e.set(
         "record_check",
-        lua.create_function(
-            move |_, (name, ok, tags): (mlua::LuaString, bool, Option<Table>)| {
-                let vu = c.vu();
-                let id = match (tags, vu.as_deref()) {
-                    // The common case, a check without extra tags in a VU: cached per (base tags, name).
-                    (None, Some(v)) => {
-                        let base = custom_tags(&c, Some(v), None)?;
-                        let key = super::http_glue::tag_key(base, &[&name.as_bytes()]);
-                        let cached = c.http_tags.borrow().get(&key).copied();
-                        match cached {
-                            Some(id) => id,
-                            None => {
-                                let mut pairs = base_pairs(Some(v));
-                                pairs.push(("check".into(), name.to_string_lossy()));
-                                let id = c.buffer.borrow_mut().tags(pairs);
-                                c.http_tags.borrow_mut().insert(key, id);
-                                id
-                            }
+        lua.create_function(move |lua, (name, ok, tags): (Value, bool, Option<Table>)| {
+            let name = match name {
+                Value::String(s) => s,
+                other => lua.create_string(super::tags::plain(&other))?,
+            };
+            let vu = c.vu();
+            let id = match (tags, vu.as_deref()) {
+                // The common case, a check without extra tags in a VU: cached per (base tags, name).
+                (None, Some(v)) => {
+                    let base = custom_tags(&c, Some(v), None)?;
+                    let key = super::http_glue::tag_key(base, &[&name.as_bytes()]);
+                    let cached = c.http_tags.borrow().get(&key).copied();
+                    match cached {
+                        Some(id) => id,
+                        None => {
+                            let mut pairs = base_pairs(Some(v));
+                            pairs.push(("check".into(), name.to_string_lossy()));
+                            let id = c.buffer.borrow_mut().tags(pairs);
+                            c.http_tags.borrow_mut().insert(key, id);
+                            id
                         }
                     }
-                    (tags, vu) => {
-                        let mut pairs = base_pairs(vu);
-                        pairs.push(("check".into(), name.to_string_lossy()));
-                        if let Some(t) = tags {
-                            pairs.extend(table_pairs(&t)?);
-                        }
-                        c.buffer.borrow_mut().tags(pairs)
+                }
+                (tags, vu) => {
+                    let mut pairs = base_pairs(vu);
+                    pairs.push(("check".into(), name.to_string_lossy()));
+                    if let Some(t) = tags {
+                        pairs.extend(table_pairs(&t)?);
                     }
-                };
-                c.buffer
-                    .borrow_mut()
-                    .add(c.cfg.builtins.checks, id, if ok { 1.0 } else { 0.0 });
-                Ok(())
-            },
-        )?,
+                    c.buffer.borrow_mut().tags(pairs)
+                }
+            };
+            c.buffer
+                .borrow_mut()
+                .add(c.cfg.builtins.checks, id, if ok { 1.0 } else { 0.0 });
+            Ok(())
+        })?,
     )?;
     let c = ctx.clone();
     e.set(

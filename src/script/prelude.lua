@@ -5,6 +5,8 @@
 -- VU, which does the waiting and resumes the coroutine with the result: no Rust future is
 -- ever left behind as Lua garbage (see notes/runtime-findings.md, trap 2).
 local E = ...
+-- Hot paths read these as upvalues, not through the global table.
+local type, next, setmetatable, tostring = type, next, setmetatable, tostring
 local Y = E.Y
 local OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH = 0, 1, 2, 3
 local raw_yield = coroutine.yield
@@ -66,13 +68,14 @@ function k6.sleep(seconds)
   suspend("sleep()", OP_SLEEP, tonumber(seconds) or 0)
 end
 
+local record_check = E.record_check
 function k6.check(val, sets, tags)
   local all = true
-  for name, pred in pairs(sets) do
+  for name, pred in next, sets do
     local ok = pred
     if type(pred) == "function" then ok = pred(val) end
     ok = (ok ~= nil and ok ~= false)
-    E.record_check(tostring(name), ok, tags)
+    record_check(name, ok, tags) -- a non-string name is turned into text in Rust
     all = all and ok
   end
   return all
