@@ -5,6 +5,8 @@
 -- VU, which does the waiting and resumes the coroutine with the result: no Rust future is
 -- ever left behind as Lua garbage (see notes/runtime-findings.md, trap 2).
 local E = ...
+-- Most garbage is one request's response: the generational collector handles that better.
+collectgarbage("generational")
 -- Hot paths read these as upvalues, not through the global table.
 local type, next, setmetatable, tostring = type, next, setmetatable, tostring
 local Y = E.Y
