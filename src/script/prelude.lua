@@ -195,6 +195,10 @@ function http.expectedStatuses(...)
   error("http.expectedStatuses is not supported yet: statuses 200-399 are expected", 2)
 end
 
+function http.setResponseCallback(...)
+  error("http.setResponseCallback is not supported yet: statuses 200-399 are expected", 2)
+end
+
 ---------------------------------------------------------------- k6/metrics
 local function metric_type(kind)
   local function new(name, is_time)
