@@ -1,10 +1,7 @@
 //! `constant-arrival-rate`: `rate` iterations per `timeUnit` for `duration`, the first at the
 //! start (k6's timing), on `preAllocatedVUs` growing up to `maxVUs`.
 
-use super::arrival::{self, Pool, Schedule};
-use super::ExecEnv;
-use crate::exec::{ScenarioRun, VuFactory};
-use std::rc::Rc;
+use super::arrival::Schedule;
 use std::time::Duration;
 
 /// Iteration `i` starts at `i * timeUnit / rate`.
@@ -24,15 +21,6 @@ impl Schedule for Constant {
     fn duration(&self) -> Duration {
         self.duration
     }
-}
-
-pub async fn run<F: VuFactory>(
-    schedule: Constant,
-    pool: Pool,
-    sc: Rc<ScenarioRun>,
-    env: ExecEnv<'_, F>,
-) -> Result<(), String> {
-    arrival::run(schedule, pool, sc, env).await
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub async fn run<F: VuFactory>(
                 pre_allocated: *pre_allocated_vus,
                 max: *max_vus,
             };
-            constant_arrival_rate::run(schedule, pool, sc, env).await
+            arrival::run(schedule, pool, sc, env).await
         }
         ExecutorConfig::RampingArrivalRate {
             start_rate,
@@ -98,7 +98,7 @@ pub async fn run<F: VuFactory>(
                 pre_allocated: *pre_allocated_vus,
                 max: *max_vus,
             };
-            ramping_arrival_rate::run(schedule, pool, sc, env).await
+            arrival::run(schedule, pool, sc, env).await
         }
     }
 }

@@ -4,11 +4,8 @@
 //! Iteration `i` (0-based) starts when the integral of the rate reaches `i + 1`, as in k6: a
 //! ramp from 0 starts its first iteration once one whole iteration has "arrived".
 
-use super::arrival::{self, Pool, Schedule};
-use super::ExecEnv;
-use crate::exec::{ScenarioRun, VuFactory};
+use super::arrival::Schedule;
 use crate::options::Stage;
-use std::rc::Rc;
 use std::time::Duration;
 
 /// A stage as rates per second, with the iterations that arrived before it.
@@ -78,15 +75,6 @@ impl Schedule for Ramping {
     fn duration(&self) -> Duration {
         self.total
     }
-}
-
-pub async fn run<F: VuFactory>(
-    schedule: Ramping,
-    pool: Pool,
-    sc: Rc<ScenarioRun>,
-    env: ExecEnv<'_, F>,
-) -> Result<(), String> {
-    arrival::run(schedule, pool, sc, env).await
 }
 
 #[cfg(test)]
