@@ -352,15 +352,17 @@ impl Client {
         let origin = &parsed.origin;
         let mut fresh = false;
         let (conn, resp, sent_at) = loop {
-            let checkout = if fresh {
-                self.pool.open(origin, url.as_str()).await
-            } else {
-                match tokio::time::timeout_at(deadline, self.pool.checkout(origin, url.as_str()))
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(_) => return fail(timeout_error(), slot_at),
+            // A retry after a stale keep-alive connection dials anew, within the same deadline.
+            let get = async {
+                if fresh {
+                    self.pool.open(origin, url.as_str()).await
+                } else {
+                    self.pool.checkout(origin, url.as_str()).await
                 }
+            };
+            let checkout = match tokio::time::timeout_at(deadline, get).await {
+                Ok(c) => c,
+                Err(_) => return fail(timeout_error(), slot_at),
             };
             let mut conn = match checkout {
                 Ok(c) => c,
