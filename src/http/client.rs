@@ -108,7 +108,7 @@ pub struct Client {
     pool: Rc<Pool>,
     user_agent: hyper::header::HeaderValue,
     /// Parsed URLs by text: load tests hit the same few URLs millions of times.
-    urls: Rc<RefCell<crate::fasthash::FastMap<String, Parsed>>>,
+    urls: Rc<RefCell<crate::fasthash::FastMap<String, Rc<Parsed>>>>,
     /// Connection slots: at most this many requests (so sockets) in flight on this pool.
     slots: Option<Rc<tokio::sync::Semaphore>>,
 }
@@ -191,10 +191,11 @@ impl Client {
     }
 
     fn parse_url(&self, text: &str) -> Result<Url, String> {
-        self.parsed(text).map(|p| p.url)
+        self.parsed(text).map(|p| p.url.clone())
     }
 
-    fn parsed(&self, text: &str) -> Result<Parsed, String> {
+    /// Shared, not copied: a request to a cached URL costs a reference count.
+    fn parsed(&self, text: &str) -> Result<Rc<Parsed>, String> {
         if let Some(p) = self.urls.borrow().get(text) {
             return Ok(p.clone());
         }
@@ -226,13 +227,13 @@ impl Client {
         };
         let authority =
             hyper::header::HeaderValue::from_str(&authority).map_err(|e| e.to_string())?;
-        let parsed = Parsed {
+        let parsed = Rc::new(Parsed {
             url,
             uri,
             path,
             authority,
             origin: (https, host.into(), port),
-        };
+        });
         let mut cache = self.urls.borrow_mut();
         if cache.len() >= 10_000 {
             cache.clear(); // unique URLs per request: do not grow without end
