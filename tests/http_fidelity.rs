@@ -144,12 +144,18 @@ fn hosts_option_tls_version_and_http1_only_servers() {
             r#"hosts = { ["apex-tracking-worker.example"] = "127.0.0.1" }, tlsVersion = { max = "tls1.2" }"#,
             r#"["200"] = function(r) return r.status == 200 end,
                ["HTTP/1.1 by ALPN"] = function(r) return r.proto == "HTTP/1.1" end,
-               ["tls1.2"] = function(r) return r.tls_version == "tls1.2" end"#,
+               ["tls1.2"] = function(r) return r.tls_version == "tls1.2" end,
+               ["no lookup for a hosts entry"] = function(r) return r.timings.looking_up == 0 end"#,
         ),
     );
     let r = ws.run("t.lua", &["--tls-ca", "ca.pem"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for name in ["200", "HTTP/1.1 by ALPN", "tls1.2"] {
+    for name in [
+        "200",
+        "HTTP/1.1 by ALPN",
+        "tls1.2",
+        "no lookup for a hosts entry",
+    ] {
         assert_eq!(r.check(name), (1, 0), "{name}: {}", r.stderr);
     }
     assert_eq!(h1.count("/track"), 1);
@@ -202,6 +208,7 @@ function default()
     ["first: connect and TLS measured"] = function(r)
       local t = r.timings
       return t.connecting > 0 and t.tls_handshaking > 0 and t.sending > 0 and t.waiting > 0
+        and t.looking_up > 0 and t.blocked >= t.looking_up
     end,
     ["duration is sending + waiting + receiving"] = function(r)
       local t = r.timings

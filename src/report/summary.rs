@@ -84,6 +84,7 @@ fn try_write(
             "http_req_blocked"
                 | "http_req_connecting"
                 | "http_req_tls_handshaking"
+                | "http_req_looking_up"
                 | "http_req_sending"
                 | "http_req_waiting"
                 | "http_req_receiving"
