@@ -72,6 +72,48 @@ pub struct Timings {
     pub duration: f64,
 }
 
+/// Response headers in one allocation: `name\0value\0` per header, names lower-case.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    flat: Vec<u8>,
+}
+
+impl Headers {
+    fn from_map(map: &hyper::HeaderMap) -> Headers {
+        let size = map
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 2)
+            .sum();
+        let mut flat = Vec::with_capacity(size);
+        for (k, v) in map {
+            flat.extend_from_slice(k.as_str().as_bytes());
+            flat.push(0);
+            flat.extend_from_slice(v.as_bytes());
+            flat.push(0);
+        }
+        Headers { flat }
+    }
+
+    /// (name, value) pairs in the order received, repeated names included.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut parts = self.flat.split(|&b| b == 0);
+        std::iter::from_fn(move || {
+            let name = parts.next().filter(|n| !n.is_empty())?;
+            let value = parts.next()?;
+            Some((std::str::from_utf8(name).unwrap_or(""), value))
+        })
+    }
+
+    /// The first value of a header (`name` in lower case).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    pub fn count(&self) -> usize {
+        self.iter().count()
+    }
+}
+
 /// One hop's outcome. A transport failure is status 0 with `error` set, as in k6.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -82,7 +124,7 @@ pub struct Response {
     /// "tls1.3", "tls1.2", or "" for plain HTTP.
     pub tls_version: &'static str,
     /// As received; `canonical_header` gives k6's spelling of a name.
-    pub headers: hyper::HeaderMap,
+    pub headers: Headers,
     pub body: Option<Bytes>,
     pub error: Option<ErrorCode>,
     pub timings: Timings,
@@ -399,9 +441,10 @@ impl Client {
                 }
             }
         }
-        // Kept as hyper's map: scripts rarely read headers, which become strings on access.
+        // Copied into one buffer (hyper's values would pin the connection's read buffer for as
+        // long as Lua keeps the response); scripts rarely read them, so no strings yet.
         let (head, incoming) = resp.into_parts();
-        let headers = head.headers;
+        let headers = Headers::from_map(&head.headers);
         let (resp_body, error) = read_body(
             incoming,
             spec.response_type,
@@ -565,7 +608,7 @@ fn redirect_target(res: &Response, base: &Url) -> Option<Url> {
     if !matches!(res.status, 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let loc = res.headers.get(hyper::header::LOCATION)?.to_str().ok()?;
+    let loc = std::str::from_utf8(res.headers.get("location")?).ok()?;
     base.join(loc).ok()
 }
 
@@ -576,7 +619,7 @@ fn failed(spec: &RequestSpec, url: &str, error: ErrorCode) -> Response {
         status: 0,
         proto: "",
         tls_version: "",
-        headers: hyper::HeaderMap::new(),
+        headers: Headers::default(),
         body: None,
         error: Some(error),
         timings: Timings::default(),

@@ -10,7 +10,8 @@ mod pool;
 mod tls;
 
 pub use client::{
-    canonical_header, Client, ConnectionPolicy, RequestSpec, Response, ResponseType, Timings,
+    canonical_header, Client, ConnectionPolicy, Headers, RequestSpec, Response, ResponseType,
+    Timings,
 };
 pub use connect::Resolver;
 pub use cookies::{Cookie, CookieJar};

@@ -336,7 +336,7 @@ impl KeyHasher {
 /// The parts of a response that scripts rarely read: turned into Lua tables only on first
 /// access (the prelude's `Response.__index` asks `E.res_extra`).
 pub struct ResponseExtra {
-    headers: hyper::HeaderMap,
+    headers: crate::http::Headers,
     cookies: Vec<crate::http::Cookie>,
     method: String,
     url: String,
@@ -395,10 +395,10 @@ pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
     let extra = ud.borrow::<ResponseExtra>()?;
     let v = match key {
         "headers" => {
-            let headers = lua.create_table_with_capacity(0, extra.headers.keys_len())?;
-            for (k, v) in &extra.headers {
-                let k = crate::http::canonical_header(k.as_str());
-                let v = String::from_utf8_lossy(v.as_bytes());
+            let headers = lua.create_table_with_capacity(0, extra.headers.count())?;
+            for (k, v) in extra.headers.iter() {
+                let k = crate::http::canonical_header(k);
+                let v = String::from_utf8_lossy(v);
                 // Repeated headers are joined as Go's Header.Get would show them.
                 let joined = match headers.raw_get::<Option<String>>(k.as_str())? {
                     Some(prev) => format!("{prev}, {v}"),
