@@ -243,27 +243,16 @@ fn inspect_scales_arrival_rates_and_reports_the_segment() {
         "t.lua",
         "options = { scenarios = { r = { executor = 'ramping-arrival-rate', timeUnit = '1m', preAllocatedVUs = 10, maxVUs = 40, stages = { { duration = '10m', target = 600 } } } } }\nfunction default() end\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
-        .current_dir(ws.path())
-        .args([
-            "inspect",
-            "--execution-requirements",
-            "--time-scale",
-            "10",
-            "--vu-scale",
-            "0.5",
-            "--execution-segment",
-            "0:1/2",
-            "t.lua",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = ws.inspect(&[
+        "--execution-requirements",
+        "--time-scale",
+        "10",
+        "--vu-scale",
+        "0.5",
+        "--execution-segment",
+        "0:1/2",
+        "t.lua",
+    ]);
     let sc = &v["scenarios"]["r"];
     assert_eq!(sc["executor"], "ramping-arrival-rate");
     assert_eq!(sc["timeUnit"], "6s");

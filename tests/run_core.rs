@@ -392,25 +392,14 @@ fn inspect_prints_the_resolved_scaled_plan() {
         "t.lua",
         "options = { stages = { { duration = '10m', target = 1000 }, { duration = '5m', target = 0 } }, thresholds = { http_req_duration = { 'p(95)<3000' } } }\nfunction default() end\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
-        .current_dir(ws.path())
-        .args([
-            "inspect",
-            "--execution-requirements",
-            "--time-scale",
-            "10",
-            "--vu-scale",
-            "0.5",
-            "t.lua",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = ws.inspect(&[
+        "--execution-requirements",
+        "--time-scale",
+        "10",
+        "--vu-scale",
+        "0.5",
+        "t.lua",
+    ]);
     let sc = &v["scenarios"]["default"];
     assert_eq!(sc["executor"], "ramping-vus");
     assert_eq!(sc["stages"][0]["duration"], "1m0s");
@@ -419,12 +408,7 @@ fn inspect_prints_the_resolved_scaled_plan() {
     assert_eq!(v["maxVUs"], 500);
     assert_eq!(v["totalDuration"], "1m36s");
     assert_eq!(v["thresholds"]["http_req_duration"][0], "p(95)<3000");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
-        .current_dir(ws.path())
-        .args(["inspect", "-u", "5", "-d", "30s", "t.lua"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = ws.inspect(&["-u", "5", "-d", "30s", "t.lua"]);
     assert_eq!(v["scenarios"]["default"]["executor"], "constant-vus");
 }
 

@@ -255,6 +255,22 @@ impl Workspace {
         self.dir.path()
     }
 
+    /// Runs `engine inspect <args>` here and returns its JSON (panics with stderr if it fails).
+    pub fn inspect(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+            .current_dir(self.dir.path())
+            .arg("inspect")
+            .args(args)
+            .output()
+            .expect("engine binary runs");
+        assert!(
+            out.status.success(),
+            "engine inspect {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("inspect prints JSON")
+    }
+
     /// Runs `engine run <script> <args>` quietly with a summary export, and reads it back.
     pub fn run(&self, script: &str, args: &[&str]) -> RunResult {
         let export = self.dir.path().join("summary.json");
