@@ -104,6 +104,13 @@ impl ExecutorConfig {
                 *x = ((*x as f64) * vus).round().max(1.0) as u64;
             }
         };
+        // Targets are VUs or rates (load), durations are time.
+        let scale_stages = |stages: &mut Vec<Stage>| {
+            for st in stages {
+                n(&mut st.target);
+                st.duration = st.duration.div_f64(time);
+            }
+        };
         match self {
             ExecutorConfig::SharedIterations {
                 vus: v,
@@ -133,10 +140,7 @@ impl ExecutorConfig {
                 graceful_ramp_down,
             } => {
                 n(start_vus);
-                for st in stages {
-                    n(&mut st.target);
-                    st.duration = st.duration.div_f64(time);
-                }
+                scale_stages(stages);
                 *graceful_ramp_down = graceful_ramp_down.div_f64(time);
             }
             // Rates are load (scaled like VUs); timeUnit is time, so a faster clock raises
@@ -163,10 +167,7 @@ impl ExecutorConfig {
             } => {
                 n(start_rate);
                 *time_unit = time_unit.div_f64(time);
-                for st in stages {
-                    n(&mut st.target);
-                    st.duration = st.duration.div_f64(time);
-                }
+                scale_stages(stages);
                 n(pre_allocated_vus);
                 n(max_vus);
             }
