@@ -224,3 +224,80 @@ fn metric_name_and_type_clashes_are_errors() {
     let r = ws.run("n.lua", &[]);
     assert!(r.stderr.contains("invalid metric name"), "{}", r.stderr);
 }
+
+#[test]
+fn bad_request_arguments_raise_at_the_script_line_and_good_ones_are_sent() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"options = {{ vus = 1, iterations = 1 }}
+local url = '{ok}'
+local cases = {{
+  function() http.get(url, {{ headers = {{ ['X-Bad'] = {{}} }} }}) end,
+  function() http.get(url, {{ timeout = true }}) end,
+  function() http.post(url, function() end) end,
+  function() http.get(42) end,
+  function() http.get(url, 'params') end,
+  function() http.get(url, {{ responseType = 'blob' }}) end,
+  function() http.get(url, {{ headers = {{ ['bad name'] = 'x' }} }}) end,
+  function() http.request('BAD METHOD', url) end,
+}}
+function default()
+  for i, f in ipairs(cases) do
+    local ok, err = pcall(f)
+    console.log('case', i, ok, err)
+  end
+  local h = http.get('{headers}', {{ headers = {{ ['X-Num'] = 5, ['X-On'] = true }},
+    cookies = {{ a = {{ value = 'b' }}, c = 'd' }}, timeout = 1500, tags = {{ n = 1 }} }})
+  console.log('headers', h.body)
+  local e = http.post('{echo}', {{ k = 'v w' }})
+  console.log('echo', e.body)
+end
+"#,
+            ok = srv.url("/ok"),
+            headers = srv.url("/headers"),
+            echo = srv.url("/echo"),
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // None of the bad calls reached the server; the two good ones did.
+    assert_eq!(srv.count("/ok"), 0);
+    assert_eq!(r.metric("http_reqs", "count"), 2.0);
+    let expect = [
+        (
+            4,
+            "params.headers: value for x-bad must be a string or number, got table",
+        ),
+        (5, "params.timeout: expected a duration, got boolean"),
+        (6, "body must be a string or a table, got function"),
+        (7, "url must be a string, got number"),
+        (8, "params must be a table, got string"),
+        (
+            9,
+            "params.responseType: expected \"text\", \"binary\" or \"none\", got \"blob\"",
+        ),
+        (10, "params.headers: invalid header name \"bad name\""),
+        (11, "invalid method \"BAD METHOD\""),
+    ];
+    for (i, (line, msg)) in expect.iter().enumerate() {
+        let case = r
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("case {} false", i + 1)))
+            .unwrap_or_else(|| panic!("case {} not logged: {}", i + 1, r.stderr));
+        assert!(case.contains(&format!("t.lua:{line}: ")), "{case}");
+        assert!(case.contains(msg), "{case}");
+    }
+    assert!(r.stderr.contains("x-num: 5"), "{}", r.stderr);
+    assert!(r.stderr.contains("x-on: true"), "{}", r.stderr);
+    let seen = srv.requests();
+    let cookie = &seen.iter().find(|s| s.path == "/headers").unwrap().cookie;
+    assert!(cookie.contains("a=b") && cookie.contains("c=d"), "{cookie}");
+    assert_eq!(
+        seen.iter().find(|s| s.path == "/echo").unwrap().body,
+        "k=v+w"
+    );
+}

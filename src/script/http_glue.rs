@@ -3,7 +3,7 @@
 
 use super::context::{VuState, WorkerCtx};
 use super::lua_err;
-use super::tags::{plain, table_pairs};
+use super::stack::Slot;
 use crate::http::{Client, ConnectionPolicy, RequestSpec, Response, ResponseType};
 use crate::metrics::TagSetId;
 use crate::options::duration;
@@ -16,182 +16,213 @@ use std::time::Duration;
 pub struct Prepared {
     pub spec: RequestSpec,
     pub user_tags: Vec<(String, String)>,
+    /// params.responseType; None leaves the run's default (discardResponseBodies).
+    pub response_type: Option<ResponseType>,
 }
 
-/// Converts `(method, url, body, params)` as yielded by the prelude.
-pub fn prepare(
-    ctx: &WorkerCtx,
-    method: &str,
-    url: Value,
-    body: Value,
-    params: Value,
-) -> Result<Prepared, String> {
-    let url = match url {
-        Value::String(s) => s.to_string_lossy(),
-        other => {
+/// Reads `(method, url, body, params)` as the prelude yields them, where they lie on the
+/// Lua stack (see `stack.rs` for why).
+pub fn read_request(method: Slot, url: Slot, body: Slot, params: Slot) -> Result<Prepared, String> {
+    let method = method.bytes().unwrap_or_default();
+    let method = Method::from_bytes(method).map_err(|_| {
+        format!(
+            "http.request: invalid method {:?}",
+            String::from_utf8_lossy(method)
+        )
+    })?;
+    let url = match url.bytes() {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => {
             return Err(format!(
                 "http request: url must be a string, got {}",
-                other.type_name()
+                url.type_name()
             ))
         }
     };
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| format!("http.request: invalid method {method:?}"))?;
-    let mut spec = RequestSpec {
-        method,
-        url,
-        headers: Vec::new(),
-        body: None,
-        timeout: Duration::from_secs(60),
-        max_redirects: 10,
-        response_type: if ctx.cfg.discard_response_bodies {
-            ResponseType::None
-        } else {
-            ResponseType::Text
+    let mut p = Prepared {
+        spec: RequestSpec {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+            timeout: Duration::from_secs(60),
+            max_redirects: 10,
+            response_type: ResponseType::Text,
+            cookies: Vec::new(),
         },
-        cookies: Vec::new(),
+        user_tags: Vec::new(),
+        response_type: None,
     };
-    let mut user_tags = Vec::new();
-    if let Value::Table(p) = params {
-        read_params(&p, &mut spec, &mut user_tags)?;
+    if params.is_table() {
+        read_params(params, &mut p)?;
     } else if !params.is_nil() {
         return Err(format!(
             "http request: params must be a table, got {}",
             params.type_name()
         ));
     }
-    spec.body = match body {
-        Value::Nil => None,
-        Value::String(s) => Some(bytes::Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Table(t) => {
-            // k6 form-encodes an object body.
-            if !spec
-                .headers
-                .iter()
-                .any(|(k, _)| k == hyper::header::CONTENT_TYPE)
-            {
-                spec.headers.push((
-                    hyper::header::CONTENT_TYPE,
-                    hyper::header::HeaderValue::from_static("application/x-www-form-urlencoded"),
-                ));
-            }
-            let pairs = table_pairs(&t).map_err(|e| e.to_string())?;
-            Some(bytes::Bytes::from(form_encode(&pairs)))
+    let spec = &mut p.spec;
+    spec.body = if let Some(b) = body.bytes() {
+        Some(bytes::Bytes::copy_from_slice(b))
+    } else if body.is_table() {
+        // k6 form-encodes an object body.
+        if !spec
+            .headers
+            .iter()
+            .any(|(k, _)| k == hyper::header::CONTENT_TYPE)
+        {
+            spec.headers.push((
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/x-www-form-urlencoded"),
+            ));
         }
-        other => Some(bytes::Bytes::from(plain(&other))),
+        Some(bytes::Bytes::from(form_encode(&text_pairs(body, "body")?)))
+    } else if body.is_nil() {
+        None
+    } else {
+        let text = body.text().ok_or_else(|| {
+            format!(
+                "http request: body must be a string or a table, got {}",
+                body.type_name()
+            )
+        })?;
+        Some(bytes::Bytes::from(text))
     };
-    Ok(Prepared { spec, user_tags })
+    Ok(p)
+}
+
+/// A table of scalars as text pairs (tags, form fields, cookies).
+fn text_pairs(t: Slot, what: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    t.pairs(|k, v| {
+        let key = k.text().unwrap_or_default();
+        let value = v.text().ok_or_else(|| {
+            format!(
+                "{what}.{key}: expected a string or number, got {}",
+                v.type_name()
+            )
+        })?;
+        out.push((key, value));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// params.headers as validated HTTP headers, straight from the Lua strings' bytes.
 fn header_pairs(
-    t: &Table,
+    t: Slot,
 ) -> Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>, String> {
     use hyper::header::{HeaderName, HeaderValue};
     let mut out = Vec::new();
-    for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| e.to_string())?;
-        let name = match &k {
-            Value::String(s) => HeaderName::from_bytes(&s.as_bytes()),
-            other => HeaderName::from_bytes(plain(other).as_bytes()),
+    t.pairs(|k, v| {
+        let name = match k.bytes() {
+            Some(b) => HeaderName::from_bytes(b),
+            None => HeaderName::from_bytes(k.text().unwrap_or_default().as_bytes()),
         }
-        .map_err(|_| format!("params.headers: invalid header name {:?}", plain(&k)))?;
-        let value = match &v {
-            Value::String(s) => HeaderValue::from_bytes(&s.as_bytes()),
-            other => HeaderValue::from_str(&plain(other)),
+        .map_err(|_| {
+            format!(
+                "params.headers: invalid header name {:?}",
+                k.text().unwrap_or_else(|| k.type_name().into())
+            )
+        })?;
+        let value = match v.bytes() {
+            Some(b) => HeaderValue::from_bytes(b),
+            None => HeaderValue::from_str(&v.text().ok_or_else(|| {
+                format!(
+                    "params.headers: value for {name} must be a string or number, got {}",
+                    v.type_name()
+                )
+            })?),
         }
         .map_err(|_| format!("params.headers: invalid value for {name}"))?;
         out.push((name, value));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
-/// Reads params in one pass over the table (most scripts set one or two keys; six keyed
-/// lookups from Rust cost more than walking them). Unknown keys are ignored, as in k6.
-fn read_params(
-    p: &Table,
-    spec: &mut RequestSpec,
-    user_tags: &mut Vec<(String, String)>,
-) -> Result<(), String> {
-    for pair in p.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| e.to_string())?;
-        let Value::String(k) = k else {
-            continue;
-        };
-        match &*k.as_bytes() {
-            b"headers" => {
-                if let Value::Table(h) = v {
-                    spec.headers = header_pairs(&h)?;
-                }
-            }
-            b"timeout" => spec.timeout = param_timeout(v)?,
-            b"tags" => {
-                if let Value::Table(t) = v {
-                    *user_tags = table_pairs(&t).map_err(|e| e.to_string())?;
-                }
-            }
+/// Reads params in one pass over the table (most scripts set one or two keys). Unknown keys
+/// are ignored, as in k6.
+fn read_params(params: Slot, p: &mut Prepared) -> Result<(), String> {
+    params.pairs(|k, v| {
+        let Some(key) = k.bytes() else { return Ok(()) };
+        match key {
+            b"headers" => p.spec.headers = header_pairs(v)?,
+            b"timeout" => p.spec.timeout = param_timeout(v)?,
+            b"tags" => p.user_tags = text_pairs(v, "params.tags")?,
             b"redirects" => {
-                spec.max_redirects = match v {
-                    Value::Integer(n) => n.max(0) as u32,
-                    Value::Number(n) => n.max(0.0) as u32,
-                    other => {
+                p.spec.max_redirects = match v.number() {
+                    Some(n) => n.max(0.0) as u32,
+                    None => {
                         return Err(format!(
                             "params.redirects: expected a number, got {}",
-                            other.type_name()
+                            v.type_name()
                         ))
                     }
                 }
             }
-            b"cookies" => {
-                if let Value::Table(c) = v {
-                    for pair in c.pairs::<Value, Value>() {
-                        let (k, v) = pair.map_err(|e| e.to_string())?;
-                        let value = match &v {
-                            Value::Table(t) => t
-                                .get::<Value>("value")
-                                .map(|v| plain(&v))
-                                .map_err(|e| e.to_string())?,
-                            other => plain(other),
-                        };
-                        spec.cookies.push((plain(&k), value));
-                    }
-                }
-            }
-            b"responseType" => spec.response_type = param_response_type(v)?,
+            b"cookies" => p.spec.cookies = param_cookies(v)?,
+            b"responseType" => p.response_type = Some(param_response_type(v)?),
             _ => {}
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
-fn param_timeout(v: Value) -> Result<Duration, String> {
-    match v {
-        Value::String(s) => {
-            duration::parse(&s.to_string_lossy()).map_err(|e| format!("params.timeout: {e}"))
-        }
-        Value::Integer(ms) => Ok(Duration::from_millis(ms.max(0) as u64)),
-        Value::Number(ms) => Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
-        other => Err(format!(
+/// params.cookies: `{name = "v"}` or `{name = {value = "v", replace = true}}`.
+fn param_cookies(t: Slot) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    t.pairs(|k, v| {
+        let name = k.text().unwrap_or_default();
+        let value = if v.is_table() {
+            let mut found = String::new();
+            v.pairs(|fk, fv| {
+                if fk.bytes() == Some(b"value") {
+                    found = fv.text().unwrap_or_default();
+                }
+                Ok(())
+            })?;
+            found
+        } else {
+            v.text().ok_or_else(|| {
+                format!(
+                    "params.cookies.{name}: expected a string, got {}",
+                    v.type_name()
+                )
+            })?
+        };
+        out.push((name, value));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn param_timeout(v: Slot) -> Result<Duration, String> {
+    if let Some(s) = v.bytes() {
+        return duration::parse(&String::from_utf8_lossy(s))
+            .map_err(|e| format!("params.timeout: {e}"));
+    }
+    match v.number() {
+        Some(ms) => Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+        None => Err(format!(
             "params.timeout: expected a duration, got {}",
-            other.type_name()
+            v.type_name()
         )),
     }
 }
 
-fn param_response_type(v: Value) -> Result<ResponseType, String> {
-    match v {
-        Value::String(s) => match &*s.as_bytes() {
-            b"text" => Ok(ResponseType::Text),
-            b"binary" => Ok(ResponseType::Binary),
-            b"none" => Ok(ResponseType::None),
-            other => Err(format!(
-                "params.responseType: expected \"text\", \"binary\" or \"none\", got {:?}",
-                String::from_utf8_lossy(other)
-            )),
-        },
-        other => Err(format!(
+fn param_response_type(v: Slot) -> Result<ResponseType, String> {
+    match v.bytes() {
+        Some(b"text") => Ok(ResponseType::Text),
+        Some(b"binary") => Ok(ResponseType::Binary),
+        Some(b"none") => Ok(ResponseType::None),
+        Some(other) => Err(format!(
+            "params.responseType: expected \"text\", \"binary\" or \"none\", got {:?}",
+            String::from_utf8_lossy(other)
+        )),
+        None => Err(format!(
             "params.responseType: expected a string, got {}",
-            other.type_name()
+            v.type_name()
         )),
     }
 }
@@ -347,10 +378,25 @@ pub struct ResponseExtra {
 
 impl mlua::UserData for ResponseExtra {}
 
-/// A response as the values the prelude's `http.*` turns into a table: status, body,
-/// error, error_code, duration, waiting, receiving, blocked, and the lazy rest.
+impl From<Response> for ResponseExtra {
+    fn from(res: Response) -> Self {
+        ResponseExtra {
+            headers: res.headers,
+            cookies: res.set_cookies,
+            method: res.method.to_string(),
+            url: res.url,
+            proto: res.proto,
+            tls_version: res.tls_version,
+            status: res.status,
+        }
+    }
+}
+
+/// A response as the values the prelude's `build_response` takes: status, body, error,
+/// error_code, the eight timings, and the lazy rest. (`intent::Reply` pushes the same
+/// values without building them first; this form is for http.batch's lists.)
 pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
-    let t = &res.timings;
+    let t = res.timings;
     let body = match &res.body {
         Some(b) => Value::String(lua.create_string(b)?),
         None => Value::Nil,
@@ -360,15 +406,6 @@ pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
         None => Value::Nil,
     };
     let (status, code) = (res.status, res.error_code());
-    let extra = ResponseExtra {
-        headers: res.headers,
-        cookies: res.set_cookies,
-        method: res.method.to_string(),
-        url: res.url,
-        proto: res.proto,
-        tls_version: res.tls_version,
-        status: res.status,
-    };
     Ok(vec![
         Value::Integer(status as i64),
         body,
@@ -382,7 +419,7 @@ pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
         Value::Number(t.connecting),
         Value::Number(t.tls_handshaking),
         Value::Number(t.looking_up),
-        Value::UserData(lua.create_userdata(extra)?),
+        Value::UserData(lua.create_userdata(ResponseExtra::from(res))?),
     ])
 }
 

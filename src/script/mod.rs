@@ -5,6 +5,8 @@
 mod api;
 pub mod context;
 mod http_glue;
+mod intent;
+mod stack;
 mod tags;
 pub mod vu;
 

@@ -2,20 +2,17 @@
 //! (sleep, HTTP), and the factory that creates VUs on a worker.
 
 use super::context::{VuState, WorkerCtx};
-use super::http_glue::{client_for, prepare, record, to_lua_parts};
+use super::error_text;
+use super::http_glue::{client_for, read_request, record, to_lua_parts, Prepared};
+use super::intent::{Intent, Reply};
+use super::stack::Slot;
 use super::tags::custom_tags;
-use super::{error_text, SENTINEL};
 use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
-use crate::http::Response;
+use crate::http::{Response, ResponseType};
 use mlua::thread::ThreadStatus;
-use mlua::{Function, Lua, MultiValue, Table, Thread, Value};
+use mlua::{Function, Lua, Table, Thread, Value};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-const OP_ITER_END: i64 = 0;
-const OP_SLEEP: i64 = 1;
-const OP_HTTP: i64 = 2;
-const OP_BATCH: i64 = 3;
 
 /// What a worker's VUs share: the Lua state, its context and the functions they call.
 pub struct Shared {
@@ -63,7 +60,7 @@ impl LuaVu {
             &self.shared,
             &self.thread,
             &self.state,
-            MultiValue::from_vec(vec![Value::Function(f), data]),
+            Reply::Start(Value::Function(f), data),
         )
         .await;
         match r {
@@ -204,106 +201,57 @@ async fn drive(
     sh: &Shared,
     thread: &Thread,
     st: &Rc<VuState>,
-    mut args: MultiValue,
+    mut reply: Reply,
 ) -> Result<(bool, Value), String> {
     loop {
         *sh.ctx.current.borrow_mut() = Some(st.clone());
-        let r = thread.resume::<MultiValue>(args);
+        let r = thread.resume::<Intent>(reply);
         *sh.ctx.current.borrow_mut() = None;
-        let vals = r.map_err(|e| error_text(&e))?;
-        let mut it = vals.into_iter();
-        let op = match (it.next(), it.next()) {
-            (Some(Value::LightUserData(p)), Some(Value::Integer(op))) if p.0 == SENTINEL.0 => op,
-            _ if thread.status() == ThreadStatus::Finished => {
-                return Err("the VU coroutine ended unexpectedly".into())
-            }
-            _ => {
-                return Err(
-                    "coroutine.yield() was called outside of a coroutine the script created".into(),
-                )
-            }
-        };
-        args = match op {
-            OP_ITER_END => {
-                let ok = matches!(it.next(), Some(Value::Boolean(true)));
-                return Ok((ok, it.next().unwrap_or(Value::Nil)));
-            }
-            OP_SLEEP => {
-                let secs = match it.next() {
-                    Some(Value::Number(n)) => n,
-                    Some(Value::Integer(i)) => i as f64,
-                    _ => 0.0,
-                };
+        reply = match r.map_err(|e| error_text(&e))? {
+            Intent::IterEnd(ok, value) => return Ok((ok, value)),
+            Intent::Sleep(secs) => {
                 let secs = secs / sh.ctx.cfg.time_scale;
                 if secs > 0.0 && secs.is_finite() {
                     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                 } else {
                     tokio::task::yield_now().await;
                 }
-                MultiValue::new()
+                Reply::Nothing
             }
-            OP_HTTP => {
-                let method = it
-                    .next()
-                    .and_then(|v| v.as_string().map(|s| s.to_string_lossy()))
-                    .unwrap_or_default();
-                let (url, body, params) = (next(&mut it), next(&mut it), next(&mut it));
-                let res = Box::pin(exchange(sh, st, &method, url, body, params)).await;
-                let lua_str = |s: &str| {
-                    sh.lua
-                        .create_string(s)
-                        .map(Value::String)
-                        .map_err(|e| e.to_string())
-                };
-                match res {
-                    // The prelude builds the response table from these values: a Lua table
-                    // constructor is much cheaper than setting fields from Rust.
-                    Ok(r) => {
-                        let parts = to_lua_parts(&sh.lua, r).map_err(|e| e.to_string())?;
-                        MultiValue::from_vec(parts)
-                    }
-                    Err(msg) => MultiValue::from_vec(vec![Value::Nil, lua_str(&msg)?]),
-                }
+            Intent::Http(Ok(p)) => Reply::Response(Box::pin(exchange(sh, st, p)).await),
+            Intent::Http(Err(msg)) => Reply::Failure(msg),
+            Intent::Batch(Some(list)) => match Box::pin(batch_call(sh, st, list)).await {
+                Ok(t) => Reply::Value(Value::Table(t)),
+                Err(msg) => Reply::Failure(msg),
+            },
+            Intent::Batch(None) => Reply::Failure("http.batch: expected a list of requests".into()),
+            Intent::Unknown(op) => return Err(format!("unknown engine operation {op}")),
+            Intent::Foreign if thread.status() == ThreadStatus::Finished => {
+                return Err("the VU coroutine ended unexpectedly".into())
             }
-            OP_BATCH => {
-                let list = match it.next() {
-                    Some(Value::Table(t)) => t,
-                    _ => return Err("http.batch: expected a list of requests".into()),
-                };
-                match Box::pin(batch_call(sh, st, list)).await {
-                    Ok(t) => MultiValue::from_vec(vec![Value::Table(t)]),
-                    Err(msg) => MultiValue::from_vec(vec![
-                        Value::Nil,
-                        Value::String(sh.lua.create_string(msg).map_err(|e| e.to_string())?),
-                    ]),
-                }
+            Intent::Foreign => {
+                return Err(
+                    "coroutine.yield() was called outside of a coroutine the script created".into(),
+                )
             }
-            other => return Err(format!("unknown engine operation {other}")),
         };
     }
 }
 
-fn next(it: &mut impl Iterator<Item = Value>) -> Value {
-    it.next().unwrap_or(Value::Nil)
-}
-
-/// One request as `http.*` makes it: convert, send (following redirects), record every hop.
+/// One request as `http.*` makes it: send (following redirects), record every hop.
 /// Returns the last hop.
-async fn exchange(
-    sh: &Shared,
-    st: &Rc<VuState>,
-    method: &str,
-    url: Value,
-    body: Value,
-    params: Value,
-) -> Result<Response, String> {
-    let p = prepare(&sh.ctx, method, url, body, params)?;
+async fn exchange(sh: &Shared, st: &Rc<VuState>, mut p: Prepared) -> Response {
+    if let Some(rt) = p.response_type {
+        p.spec.response_type = rt;
+    } else if sh.ctx.cfg.discard_response_bodies {
+        p.spec.response_type = ResponseType::None;
+    }
     let client = client_for(&sh.ctx, st);
     let mut hops = client.send(&p.spec, &st.jar).await;
     for hop in &hops {
         record(&sh.ctx, st, hop, &p.user_tags);
     }
-    Ok(hops.pop().expect("a request has at least one hop"))
+    hops.pop().expect("a request has at least one hop")
 }
 
 async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table, String> {
@@ -311,19 +259,29 @@ async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table,
     for item in list.sequence_values::<Table>() {
         let item = item.map_err(|e| e.to_string())?;
         let get = |k: &str| item.get::<Value>(k).map_err(|e| e.to_string());
-        let method = get("method")?
-            .as_string()
-            .map(|s| s.to_string_lossy())
-            .unwrap_or_else(|| "GET".into());
-        let (url, body, params) = (get("url")?, get("body")?, get("params")?);
-        calls
-            .push(async move { exchange(sh, st, &method.to_uppercase(), url, body, params).await });
+        let method = match get("method")? {
+            Value::String(s) => s.to_string_lossy().to_uppercase(),
+            _ => "GET".into(),
+        };
+        let args = (method, get("url")?, get("body")?, get("params")?);
+        // The same reader as a single request's, on the values pushed onto a stack.
+        let mut prepared = None;
+        unsafe {
+            sh.lua
+                .exec_raw::<()>(args, |state| {
+                    let at = |i| Slot::new(state, i);
+                    prepared = Some(read_request(at(1), at(2), at(3), at(4)));
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        let p = prepared.expect("exec_raw ran the reader")?;
+        calls.push(exchange(sh, st, p));
     }
     // Each response goes back as the list of its parts; the prelude builds the tables.
     let results = crate::exec::join_all(calls).await;
     let out = sh.lua.create_table().map_err(|e| e.to_string())?;
     for r in results {
-        let parts = to_lua_parts(&sh.lua, r?).map_err(|e| e.to_string())?;
+        let parts = to_lua_parts(&sh.lua, r).map_err(|e| e.to_string())?;
         let list = sh
             .lua
             .create_sequence_from(parts)

@@ -146,6 +146,11 @@ async fn handle(
         .get("cookie")
         .map(|v| v.to_str().unwrap_or("").to_string())
         .unwrap_or_default();
+    let headers: String = req
+        .headers()
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("?")))
+        .collect();
     let body = req.into_body().collect().await?.to_bytes();
     let body = String::from_utf8_lossy(&body).into_owned();
     log.lock().unwrap().requests.push(Seen {
@@ -165,6 +170,7 @@ async fn handle(
             "slow".into()
         }
         "/echo" => body,
+        "/headers" => headers,
         "/json" => r#"{"a":{"b":[1,2,3]},"name":"x","nothing":null}"#.into(),
         "/csrf" => {
             res = res.header("Set-Cookie", "csrf=tok123; Path=/; HttpOnly");

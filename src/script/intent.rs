@@ -1,0 +1,154 @@
+//! What a VU coroutine yields to its driver (an intent: end of iteration, sleep, HTTP) and
+//! what the driver resumes it with. Both cross the Lua stack directly (see `stack.rs`): an
+//! HTTP intent is parsed into a request where it lies, and a response is pushed as the
+//! plain values the prelude's `build_response` takes.
+
+use super::http_glue::{read_request, to_lua_parts, Prepared, ResponseExtra};
+use super::stack::Slot;
+use super::SENTINEL;
+use crate::http::Response;
+use mlua::state::RawLua;
+use mlua::{ffi, FromLua, FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use std::os::raw::c_int;
+
+// The prelude's opcodes (prelude.lua: OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH).
+const OP_ITER_END: i64 = 0;
+const OP_SLEEP: i64 = 1;
+const OP_HTTP: i64 = 2;
+const OP_BATCH: i64 = 3;
+
+/// A yield of the VU coroutine, or a resume that ended it.
+pub enum Intent {
+    /// The iteration ended: (ok, return value or error).
+    IterEnd(bool, Value),
+    /// Seconds as the script gave them.
+    Sleep(f64),
+    /// A request, or why its arguments are wrong (raised in the script).
+    Http(Result<Prepared, String>),
+    Batch(Option<Table>),
+    /// An opcode this engine does not know.
+    Unknown(i64),
+    /// Not the engine's yield: a stray `coroutine.yield()`, or the coroutine returned.
+    Foreign,
+}
+
+impl FromLuaMulti for Intent {
+    fn from_lua_multi(_: MultiValue, _: &Lua) -> mlua::Result<Self> {
+        // Only Thread::resume produces intents, and it reads them from the stack.
+        Err(mlua::Error::runtime(
+            "an intent is read from the Lua stack only",
+        ))
+    }
+
+    unsafe fn from_stack_multi(nvals: c_int, lua: &RawLua) -> mlua::Result<Self> {
+        let state = lua.state();
+        let arg = |i: c_int| Slot::new(state, -nvals + i);
+        if nvals < 2 || arg(0).light_userdata() != Some(SENTINEL.0) {
+            return Ok(Intent::Foreign);
+        }
+        let Some(op) = arg(1).integer() else {
+            return Ok(Intent::Foreign);
+        };
+        let at = |i: c_int| -> mlua::Result<Value> {
+            if i < nvals {
+                Value::from_stack(-nvals + i, lua)
+            } else {
+                Ok(Value::Nil)
+            }
+        };
+        Ok(match op {
+            OP_ITER_END => Intent::IterEnd(arg(2).boolean(), at(3)?),
+            OP_SLEEP if nvals >= 3 => Intent::Sleep(arg(2).number().unwrap_or(0.0)),
+            OP_SLEEP => Intent::Sleep(0.0),
+            OP_HTTP if nvals >= 6 => Intent::Http(read_request(arg(2), arg(3), arg(4), arg(5))),
+            OP_HTTP => Intent::Http(Err("http request: missing arguments".into())),
+            OP_BATCH => match at(2)? {
+                Value::Table(t) => Intent::Batch(Some(t)),
+                _ => Intent::Batch(None),
+            },
+            other => Intent::Unknown(other),
+        })
+    }
+}
+
+/// What the driver resumes a VU coroutine with.
+pub enum Reply {
+    /// The arguments of an iteration: (function, data).
+    Start(Value, Value),
+    /// After a sleep.
+    Nothing,
+    /// An HTTP response, as `build_response`'s 13 parts.
+    Response(Response),
+    /// A value (http.batch's list of part lists).
+    Value(Value),
+    /// `(nil, message)`: the prelude raises the message at the script's line.
+    Failure(String),
+}
+
+impl IntoLuaMulti for Reply {
+    fn into_lua_multi(self, lua: &Lua) -> mlua::Result<MultiValue> {
+        Ok(MultiValue::from_vec(match self {
+            Reply::Start(f, data) => vec![f, data],
+            Reply::Nothing => Vec::new(),
+            Reply::Response(r) => to_lua_parts(lua, r)?,
+            Reply::Value(v) => vec![v],
+            Reply::Failure(msg) => vec![Value::Nil, Value::String(lua.create_string(msg)?)],
+        }))
+    }
+
+    unsafe fn push_into_stack_multi(self, lua: &RawLua) -> mlua::Result<c_int> {
+        // Strings are pushed unprotected, as mlua itself does when no memory limit is set
+        // (the engine sets none): its allocator aborts rather than report a failure.
+        let state = lua.state();
+        if ffi::lua_checkstack(state, 14) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        let push_bytes = |b: &[u8]| {
+            ffi::lua_pushlstring(state, b.as_ptr() as *const _, b.len());
+        };
+        Ok(match self {
+            Reply::Start(f, data) => {
+                lua.push_value(&f)?;
+                lua.push_value(&data)?;
+                2
+            }
+            Reply::Nothing => 0,
+            Reply::Value(v) => {
+                lua.push_value(&v)?;
+                1
+            }
+            Reply::Failure(msg) => {
+                ffi::lua_pushnil(state);
+                push_bytes(msg.as_bytes());
+                2
+            }
+            Reply::Response(r) => {
+                ffi::lua_pushinteger(state, r.status as ffi::lua_Integer);
+                match &r.body {
+                    Some(b) => push_bytes(b),
+                    None => ffi::lua_pushnil(state),
+                }
+                match &r.error {
+                    Some(e) => push_bytes(e.message.as_bytes()),
+                    None => ffi::lua_pushnil(state),
+                }
+                ffi::lua_pushinteger(state, r.error_code() as ffi::lua_Integer);
+                let t = &r.timings;
+                for ms in [
+                    t.duration,
+                    t.waiting,
+                    t.receiving,
+                    t.blocked,
+                    t.sending,
+                    t.connecting,
+                    t.tls_handshaking,
+                    t.looking_up,
+                ] {
+                    ffi::lua_pushnumber(state, ms);
+                }
+                lua.push(ResponseExtra::from(r))?;
+                13
+            }
+        })
+    }
+}
