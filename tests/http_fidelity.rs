@@ -396,3 +396,57 @@ fn bad_tls_and_hosts_options_are_config_errors() {
     assert_eq!(r.code, 104);
     assert!(r.stderr.contains("--tls-ca missing.pem"), "{}", r.stderr);
 }
+
+/// A bare HTTP/1.1 server that answers each connection's first request with a chunked body
+/// and then closes the connection without saying so: every kept-alive connection the client
+/// reuses is already dead. Returns its address and the count of accepted connections.
+fn start_one_shot_server() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            );
+        }
+    });
+    (addr, accepted)
+}
+
+#[test]
+fn a_kept_alive_connection_the_server_closed_is_retried_and_chunked_bodies_decode() {
+    let (addr, accepted) = start_one_shot_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+options = {{ vus = 1, iterations = 12 }}
+function default()
+  local r = http.get("http://{addr}/")
+  check(r, {{ ["whole body"] = function(r) return r.status == 200 and r.body == "hello world" end }})
+  if __ITER % 2 == 0 then sleep(0.05) end -- sometimes the close is seen before the reuse
+end
+"#
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.check("whole body"), (12, 0), "{}", r.stderr);
+    assert_eq!(r.metric("http_reqs", "count"), 12.0);
+    assert_eq!(r.metric("http_req_failed", "passes"), 0.0);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 12);
+}

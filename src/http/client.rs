@@ -94,6 +94,19 @@ impl Headers {
         Headers { flat }
     }
 
+    /// From a parsed head; names are stored in lower case.
+    pub fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])> + Clone) -> Headers {
+        let size = pairs.clone().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut flat = Vec::with_capacity(size);
+        for (k, v) in pairs {
+            flat.extend(k.bytes().map(|b| b.to_ascii_lowercase()));
+            flat.push(0);
+            flat.extend_from_slice(v);
+            flat.push(0);
+        }
+        Headers { flat }
+    }
+
     /// (name, value) pairs in the order received, repeated names included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         let mut parts = self.flat.split(|&b| b == 0);
@@ -162,7 +175,7 @@ struct Parsed {
     /// Absolute form, for HTTP/2.
     uri: Uri,
     /// Origin form (path and query), for HTTP/1.1.
-    path: Uri,
+    path: String,
     /// Host header value.
     authority: hyper::header::HeaderValue,
     origin: Origin,
@@ -257,12 +270,10 @@ impl Client {
             .unwrap_or(if https { 443 } else { 80 });
         let bad = |e: hyper::http::uri::InvalidUri| e.to_string();
         let uri: Uri = url.as_str().parse().map_err(bad)?;
-        let path: Uri = match url.query() {
+        let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
-        }
-        .parse()
-        .map_err(bad)?;
+        };
         let authority = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
@@ -337,41 +348,6 @@ impl Client {
             Some(Ok(v)) => Some(v),
             None => None,
         };
-        // Assembled in place: http's Request::builder moves its parts on every call.
-        let build = |h2: bool| -> Request<Full<Bytes>> {
-            let mut req = Request::new(Full::new(body.clone()));
-            *req.method_mut() = method.clone();
-            *req.uri_mut() = if h2 {
-                parsed.uri.clone()
-            } else {
-                parsed.path.clone()
-            };
-            let h = req.headers_mut();
-            h.reserve(spec.headers.len() + 3);
-            if !h2 {
-                h.insert(hyper::header::HOST, parsed.authority.clone());
-            }
-            for (k, v) in &spec.headers {
-                h.append(k.clone(), v.clone());
-            }
-            if !has_ua {
-                h.insert(hyper::header::USER_AGENT, self.user_agent.clone());
-            }
-            if let Some(c) = &cookie_value {
-                h.insert(hyper::header::COOKIE, c.clone());
-            }
-            req
-        };
-        let sent = estimate_sent(
-            method,
-            url,
-            host,
-            spec,
-            self.user_agent.len(),
-            has_ua,
-            &cookie_header,
-            &body,
-        );
         let queued = Instant::now();
         let deadline = tokio::time::Instant::from_std(queued) + spec.timeout;
         let fail = |e: ErrorCode, start: Instant| {
@@ -393,8 +369,16 @@ impl Client {
         };
         let slot_at = Instant::now();
         let origin = &parsed.origin;
+        let req = Outgoing {
+            method,
+            parsed: &parsed,
+            spec,
+            body: &body,
+            user_agent: (!has_ua).then_some(&self.user_agent),
+            cookie: cookie_value.as_ref(),
+        };
         let mut fresh = false;
-        let (conn, resp, sent_at) = loop {
+        let (got, info, cost, sent_at) = loop {
             // A retry after a stale keep-alive connection dials anew, within the same deadline.
             let get = async {
                 if fresh {
@@ -407,151 +391,273 @@ impl Client {
                 Ok(c) => c,
                 Err(_) => return fail(timeout_error(), slot_at),
             };
-            let mut conn = match checkout {
+            let Checkout {
+                sender,
+                info,
+                cost,
+                reused,
+            } = match checkout {
                 Ok(c) => c,
                 Err(e) => return fail(e, slot_at),
             };
-            let req = build(conn.info.h2);
-            conn.info.clock.reset();
             let sent_at = Instant::now();
-            let result = tokio::time::timeout_at(deadline, send(&mut conn.sender, req)).await;
-            match result {
-                Ok(Ok(r)) => break (conn, r, sent_at),
-                // A kept-alive connection the server closed meanwhile: once more on a new one.
-                Ok(Err(e)) if conn.reused && !fresh && stale(&e) => fresh = true,
-                Ok(Err(e)) => return fail(classify(&e, url.as_str()), slot_at),
-                Err(_) => return fail(timeout_error(), slot_at),
+            match sender {
+                Sender::H1(mut conn) => {
+                    let head = req.h1_head();
+                    let x = conn.exchange(
+                        &head,
+                        &body,
+                        *method == Method::HEAD,
+                        spec.response_type != ResponseType::None,
+                    );
+                    match tokio::time::timeout_at(deadline, x).await {
+                        Err(_) => return fail(timeout_error(), slot_at),
+                        // A kept-alive connection the server closed meanwhile: once more on a new one.
+                        Ok(Err(e)) if reused && !fresh && e.stale() => fresh = true,
+                        Ok(Err(e)) => return fail(h1_error(e, url.as_str()), slot_at),
+                        Ok(Ok(x)) => {
+                            let end = Instant::now();
+                            let got = Received::from_h1(x, sent_at, end);
+                            if got.reusable {
+                                self.pool.checkin(origin, conn, info.clone());
+                            }
+                            break (got, info, cost, sent_at);
+                        }
+                    }
+                }
+                Sender::H2(mut sender) => {
+                    let exchange = async {
+                        let resp = sender.send_request(req.h2_request()).await?;
+                        Ok::<_, hyper::Error>((resp, Instant::now()))
+                    };
+                    match tokio::time::timeout_at(deadline, exchange).await {
+                        Err(_) => return fail(timeout_error(), slot_at),
+                        Ok(Err(e)) => return fail(classify(&e, url.as_str()), slot_at),
+                        Ok(Ok((resp, headers_at))) => {
+                            let got = Received::from_h2(resp, &req, url.as_str(), deadline).await;
+                            let end = Instant::now();
+                            let got = got.timed(sent_at, headers_at, end);
+                            break (got, info, cost, sent_at);
+                        }
+                    }
+                }
             }
         };
-        let headers_at = Instant::now();
-        let status = resp.status();
-        let proto = match (conn.info.h2, resp.version()) {
-            (true, _) => "HTTP/2.0",
-            (_, hyper::Version::HTTP_10) => "HTTP/1.0",
-            _ => "HTTP/1.1",
-        };
-        let mut received = 17 + status.canonical_reason().map_or(0, str::len) as u64;
         let mut set_cookies = Vec::new();
-        for (k, v) in resp.headers() {
-            received += (k.as_str().len() + v.len() + 4) as u64;
-            if k == hyper::header::SET_COOKIE {
-                let v = String::from_utf8_lossy(v.as_bytes());
+        for (k, v) in got.headers.iter() {
+            if k == "set-cookie" {
+                let v = String::from_utf8_lossy(v);
                 if let Some(c) = jar.borrow_mut().store(&v, host, url.path()) {
                     set_cookies.push(c);
                 }
             }
         }
-        // Copied into one buffer (hyper's values would pin the connection's read buffer for as
-        // long as Lua keeps the response); scripts rarely read them, so no strings yet.
-        let (head, incoming) = resp.into_parts();
-        let headers = Headers::from_map(&head.headers);
-        let (resp_body, error) = read_body(
-            incoming,
-            spec.response_type,
-            &mut received,
-            url.as_str(),
-            deadline,
-        )
-        .await;
-        let end = Instant::now();
-        let Checkout {
-            sender, info, cost, ..
-        } = conn;
-        let timings = phases(&info, cost, (queued, sent_at, headers_at, end));
-        if error.is_none() {
-            self.pool.checkin(origin, sender, info.clone());
-        }
+        let mut timings = got.timings;
+        // Everything before the send that is not connecting or TLS is blocked time (k6): a
+        // pool slot, the turn to share a first HTTP/2 connection, the DNS lookup (also
+        // reported alone as looking_up). None of it is in duration.
+        let before_send = (sent_at - queued).saturating_sub(cost.connecting + cost.tls_handshaking);
+        timings.blocked = ms(before_send);
+        timings.looking_up = ms(cost.looking_up);
+        timings.connecting = ms(cost.connecting);
+        timings.tls_handshaking = ms(cost.tls_handshaking);
         Response {
             method: method.clone(),
             url: url.to_string(),
-            status: if error.is_some() { 0 } else { status.as_u16() },
-            proto,
+            status: if got.error.is_some() { 0 } else { got.status },
+            proto: got.proto,
             tls_version: info.tls_version,
-            headers,
-            body: resp_body,
-            error,
+            headers: got.headers,
+            body: if got.error.is_some() { None } else { got.body },
+            error: got.error,
             timings,
-            bytes_sent: sent,
-            bytes_received: received,
+            bytes_sent: got.sent,
+            bytes_received: got.received,
             set_cookies,
         }
     }
 }
 
-async fn send(
-    sender: &mut Sender,
-    req: Request<Full<Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error> {
-    match sender {
-        Sender::H1(s) => s.send_request(req).await,
-        Sender::H2(s) => s.send_request(req).await,
-    }
+/// A request ready to be written, in either protocol.
+struct Outgoing<'a> {
+    method: &'a Method,
+    parsed: &'a Parsed,
+    spec: &'a RequestSpec,
+    body: &'a Bytes,
+    /// The default User-Agent, unless the script set one.
+    user_agent: Option<&'a hyper::header::HeaderValue>,
+    cookie: Option<&'a hyper::header::HeaderValue>,
 }
 
-/// The error a reused connection gives when the server had already closed it.
-fn stale(e: &hyper::Error) -> bool {
-    e.is_canceled() || e.is_incomplete_message() || e.is_closed()
-}
-
-/// k6's phases from the instants of one exchange (queued, sent, headers, end)
-/// and what the connection cost. HTTP/1.1 splits sending from waiting at the last byte
-/// written and waiting from receiving at the first byte read; on a multiplexed HTTP/2
-/// connection those instants belong to no single request, so sending is 0 there and
-/// waiting runs to the response headers.
-fn phases(
-    info: &super::pool::ConnInfo,
-    cost: super::pool::SetupCost,
-    (queued, sent_at, headers_at, end): (Instant, Instant, Instant, Instant),
-) -> Timings {
-    let (sending, waiting, receiving) =
-        match (info.h2, info.clock.last_write(), info.clock.first_read()) {
-            (false, Some(w), Some(r)) if w >= sent_at && r >= w && r <= end => {
-                (ms(w - sent_at), ms(r - w), ms(end - r))
-            }
-            _ => (0.0, ms(headers_at - sent_at), ms(end - headers_at)),
+impl Outgoing<'_> {
+    /// The HTTP/1.1 request head. Content-Length is ours: a script's own would misframe.
+    fn h1_head(&self) -> Vec<u8> {
+        let p = self.parsed;
+        let mut h = Vec::with_capacity(256);
+        h.extend_from_slice(self.method.as_str().as_bytes());
+        h.push(b' ');
+        h.extend_from_slice(p.path.as_bytes());
+        h.extend_from_slice(b" HTTP/1.1\r\n");
+        let mut line = |name: &[u8], value: &[u8]| {
+            h.extend_from_slice(name);
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(value);
+            h.extend_from_slice(b"\r\n");
         };
-    // Everything before the send that is not connecting or TLS is blocked time (k6): a
-    // pool slot, the turn to share a first HTTP/2 connection, the DNS lookup (also
-    // reported alone as looking_up). None of it is in duration.
-    let before_send = (sent_at - queued).saturating_sub(cost.connecting + cost.tls_handshaking);
-    Timings {
-        blocked: ms(before_send),
-        looking_up: ms(cost.looking_up),
-        connecting: ms(cost.connecting),
-        tls_handshaking: ms(cost.tls_handshaking),
-        sending,
-        waiting,
-        receiving,
-        duration: sending + waiting + receiving,
+        let has_host = self
+            .spec
+            .headers
+            .iter()
+            .any(|(k, _)| k == hyper::header::HOST);
+        if !has_host {
+            line(b"host", p.authority.as_bytes());
+        }
+        for (k, v) in &self.spec.headers {
+            if k != hyper::header::CONTENT_LENGTH && k != hyper::header::TRANSFER_ENCODING {
+                line(k.as_str().as_bytes(), v.as_bytes());
+            }
+        }
+        if let Some(ua) = self.user_agent {
+            line(b"user-agent", ua.as_bytes());
+        }
+        if let Some(c) = self.cookie {
+            line(b"cookie", c.as_bytes());
+        }
+        let expects_body = matches!(*self.method, Method::POST | Method::PUT | Method::PATCH);
+        if !self.body.is_empty() || expects_body {
+            line(b"content-length", self.body.len().to_string().as_bytes());
+        }
+        h.extend_from_slice(b"\r\n");
+        h
+    }
+
+    /// The request for hyper's HTTP/2 client (absolute URI; hyper sets :authority).
+    fn h2_request(&self) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.parsed.uri.clone();
+        let h = req.headers_mut();
+        h.reserve(self.spec.headers.len() + 2);
+        for (k, v) in &self.spec.headers {
+            h.append(k.clone(), v.clone());
+        }
+        if let Some(ua) = self.user_agent {
+            h.insert(hyper::header::USER_AGENT, ua.clone());
+        }
+        if let Some(c) = self.cookie {
+            h.insert(hyper::header::COOKIE, c.clone());
+        }
+        req
+    }
+
+    /// The request's size as HTTP/1.1 would write it (data_sent for HTTP/2, whose frames
+    /// are compressed and shared).
+    fn h1_size(&self) -> u64 {
+        self.h1_head().len() as u64 + self.body.len() as u64
     }
 }
 
-/// The request's size as HTTP/1.1 would serialise it (data_sent).
-#[allow(clippy::too_many_arguments)]
-fn estimate_sent(
-    method: &Method,
-    url: &Url,
-    host: &str,
-    spec: &RequestSpec,
-    user_agent_len: usize,
-    has_ua: bool,
-    cookie: &Option<String>,
-    body: &Bytes,
-) -> u64 {
-    let mut sent = (method.as_str().len() + url.as_str().len() + 12 + host.len() + 8) as u64;
-    for (k, v) in &spec.headers {
-        sent += (k.as_str().len() + v.len() + 4) as u64;
+/// What came back, in either protocol.
+struct Received {
+    status: u16,
+    proto: &'static str,
+    headers: Headers,
+    body: Option<Bytes>,
+    error: Option<ErrorCode>,
+    sent: u64,
+    received: u64,
+    /// sending, waiting and receiving set; the set-up phases are the caller's.
+    timings: Timings,
+    reusable: bool,
+}
+
+impl Received {
+    /// HTTP/1.1 splits sending from waiting at the last byte written and waiting from
+    /// receiving at the first byte read, as k6 does.
+    fn from_h1(x: super::h1::Exchange, sent_at: Instant, end: Instant) -> Received {
+        let sending = ms(x.written_at - sent_at);
+        let waiting = ms(x.first_byte_at.saturating_duration_since(x.written_at));
+        let receiving = ms(end.saturating_duration_since(x.first_byte_at));
+        Received {
+            status: x.status,
+            proto: if x.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+            headers: x.headers,
+            body: x.body.map(Bytes::from),
+            error: None,
+            sent: x.sent,
+            received: x.received,
+            timings: Timings {
+                sending,
+                waiting,
+                receiving,
+                duration: sending + waiting + receiving,
+                ..Timings::default()
+            },
+            reusable: x.reusable,
+        }
     }
-    if !has_ua {
-        sent += (12 + user_agent_len) as u64;
+
+    async fn from_h2(
+        resp: hyper::Response<hyper::body::Incoming>,
+        req: &Outgoing<'_>,
+        url: &str,
+        deadline: tokio::time::Instant,
+    ) -> Received {
+        let status = resp.status();
+        let mut received = 17 + status.canonical_reason().map_or(0, str::len) as u64;
+        for (k, v) in resp.headers() {
+            received += (k.as_str().len() + v.len() + 4) as u64;
+        }
+        // Copied into one buffer (hyper's values would pin the connection's read buffer for as
+        // long as Lua keeps the response); scripts rarely read them, so no strings yet.
+        let (head, incoming) = resp.into_parts();
+        let headers = Headers::from_map(&head.headers);
+        let (body, error) = read_body(
+            incoming,
+            req.spec.response_type,
+            &mut received,
+            url,
+            deadline,
+        )
+        .await;
+        Received {
+            status: status.as_u16(),
+            proto: "HTTP/2.0",
+            headers,
+            body,
+            error,
+            sent: req.h1_size(),
+            received,
+            timings: Timings::default(),
+            reusable: false,
+        }
     }
-    if let Some(c) = cookie {
-        sent += (c.len() + 10) as u64;
+
+    /// On a multiplexed HTTP/2 connection the write and read instants belong to no single
+    /// request, so sending is 0 and waiting runs to the response headers.
+    fn timed(mut self, sent_at: Instant, headers_at: Instant, end: Instant) -> Received {
+        let t = &mut self.timings;
+        t.waiting = ms(headers_at - sent_at);
+        t.receiving = ms(end - headers_at);
+        t.duration = t.waiting + t.receiving;
+        self
     }
-    if !body.is_empty() {
-        sent += body.len() as u64 + 20;
+}
+
+/// An HTTP/1.1 failure as k6 reports it.
+fn h1_error(e: super::h1::H1Error, url: &str) -> ErrorCode {
+    use super::h1::H1Error;
+    match e {
+        H1Error::Io { err, .. } => classify(&err, url),
+        H1Error::Closed { .. } => ErrorCode {
+            code: 1000,
+            message: format!("{url}: EOF (the server closed the connection)"),
+        },
+        H1Error::Malformed(m) => ErrorCode {
+            code: 1000,
+            message: format!("{url}: malformed HTTP response: {m}"),
+        },
     }
-    sent
 }
 
 async fn read_body(

@@ -1,7 +1,5 @@
 //! Opening a connection, one timed phase at a time: DNS lookup (k6's `hosts` map first, then a
-//! process-wide cache), TCP connect, TLS handshake with ALPN. The stream it returns notes
-//! when the last request byte was written and the first response byte read, which gives
-//! HTTP/1.1 its sending and waiting phases.
+//! process-wide cache), TCP connect, TLS handshake with ALPN.
 
 use super::error::ErrorCode;
 use super::tls::{version_name, Tls};
@@ -9,8 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -86,94 +83,29 @@ pub enum Stream {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-/// Write/read instants of a connection, in nanoseconds since `base` (0 = not yet).
-pub struct IoClock {
-    base: Instant,
-    last_write: AtomicU64,
-    first_read: AtomicU64,
-}
-
-impl IoClock {
-    fn new() -> IoClock {
-        IoClock {
-            base: Instant::now(),
-            last_write: AtomicU64::new(0),
-            first_read: AtomicU64::new(0),
-        }
-    }
-
-    /// Forgets the previous exchange (call before sending a request).
-    pub fn reset(&self) {
-        self.last_write.store(0, Ordering::Relaxed);
-        self.first_read.store(0, Ordering::Relaxed);
-    }
-
-    fn stamp(&self, slot: &AtomicU64) {
-        let ns = self.base.elapsed().as_nanos() as u64;
-        slot.store(ns.max(1), Ordering::Relaxed);
-    }
-
-    fn at(&self, slot: &AtomicU64) -> Option<Instant> {
-        match slot.load(Ordering::Relaxed) {
-            0 => None,
-            ns => Some(self.base + Duration::from_nanos(ns)),
-        }
-    }
-
-    /// When the request's last byte went out.
-    pub fn last_write(&self) -> Option<Instant> {
-        self.at(&self.last_write)
-    }
-
-    /// When the response's first byte came in (after the request was written).
-    pub fn first_read(&self) -> Option<Instant> {
-        self.at(&self.first_read)
-    }
-}
-
-/// A stream that stamps its [`IoClock`].
-pub struct Timed {
-    inner: Stream,
-    clock: Arc<IoClock>,
-}
-
-impl AsyncRead for Timed {
+impl AsyncRead for Stream {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        let r = match &mut this.inner {
+        match &mut *self {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        };
-        if buf.filled().len() > before
-            && this.clock.first_read.load(Ordering::Relaxed) == 0
-            && this.clock.last_write.load(Ordering::Relaxed) != 0
-        {
-            this.clock.stamp(&this.clock.first_read);
         }
-        r
     }
 }
 
-impl AsyncWrite for Timed {
+impl AsyncWrite for Stream {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = match &mut this.inner {
+        match &mut *self {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        };
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            this.clock.stamp(&this.clock.last_write);
         }
-        r
     }
 
     fn poll_write_vectored(
@@ -181,33 +113,28 @@ impl AsyncWrite for Timed {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = match &mut this.inner {
+        match &mut *self {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        };
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            this.clock.stamp(&this.clock.last_write);
         }
-        r
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.inner {
+        match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.inner {
+        match &mut *self {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.inner {
+        match &mut *self {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
@@ -216,8 +143,7 @@ impl AsyncWrite for Timed {
 
 /// A new connection and what it cost.
 pub struct Dialed {
-    pub stream: Timed,
-    pub clock: Arc<IoClock>,
+    pub stream: Stream,
     /// The server chose HTTP/2 by ALPN.
     pub h2: bool,
     pub tls_version: &'static str,
@@ -262,14 +188,9 @@ pub async fn dial(
     };
     let _ = tcp.set_nodelay(true);
     let t2 = Instant::now();
-    let clock = Arc::new(IoClock::new());
     if !https {
         return Ok(Dialed {
-            stream: Timed {
-                inner: Stream::Plain(tcp),
-                clock: clock.clone(),
-            },
-            clock,
+            stream: Stream::Plain(tcp),
             h2: false,
             tls_version: "",
             looking_up: t1 - t0,
@@ -295,11 +216,7 @@ pub async fn dial(
     let h2 = session.alpn_protocol() == Some(b"h2");
     let tls_version = version_name(session.protocol_version());
     Ok(Dialed {
-        stream: Timed {
-            inner: Stream::Tls(Box::new(tls_stream)),
-            clock: clock.clone(),
-        },
-        clock,
+        stream: Stream::Tls(Box::new(tls_stream)),
         h2,
         tls_version,
         looking_up: t1 - t0,

@@ -6,6 +6,7 @@ mod client;
 mod connect;
 mod cookies;
 mod error;
+mod h1;
 mod pool;
 mod tls;
 

@@ -1,15 +1,16 @@
-//! Keep-alive connections by origin. HTTP/1.1 connections carry one request at a time and go
-//! back to the idle list after their response; an HTTP/2 connection is shared by every
-//! request to its origin (multiplexed). Owning the pool (instead of hyper-util's) is what
+//! Keep-alive connections by origin. HTTP/1.1 connections (our own, h1.rs) carry one request
+//! at a time and go back to the idle list after their response; an HTTP/2 connection (hyper's)
+//! is shared by every request to its origin (multiplexed). Owning the pool (instead of hyper-util's) is what
 //! lets each request know whether it paid for a new connection, and how much.
 
-use super::connect::{dial, IoClock, Resolver};
+use super::connect::{dial, Resolver};
 use super::error::ErrorCode;
+use super::h1::H1Conn;
 use super::tls::Tls;
 use crate::fasthash::FastMap;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,7 +24,7 @@ pub type Origin = (bool, Rc<str>, u16);
 
 /// A connection ready to carry one request.
 pub enum Sender {
-    H1(http1::SendRequest<Body>),
+    H1(H1Conn),
     H2(http2::SendRequest<Body>),
 }
 
@@ -32,7 +33,6 @@ pub enum Sender {
 pub struct ConnInfo {
     pub h2: bool,
     pub tls_version: &'static str,
-    pub clock: Arc<IoClock>,
 }
 
 /// The set-up a request paid for (all zero on a reused connection, as in k6).
@@ -58,7 +58,7 @@ pub struct Net {
     pub h2c: bool,
 }
 
-type IdleH1 = (http1::SendRequest<Body>, ConnInfo);
+type IdleH1 = (H1Conn, ConnInfo);
 
 pub struct Pool {
     net: Arc<Net>,
@@ -134,14 +134,10 @@ impl Pool {
         }
         loop {
             let next = self.idle.borrow_mut().get_mut(origin).and_then(Vec::pop);
-            let (mut s, info) = next?;
-            // A connection handed back a moment ago may still be finishing its response;
-            // a closed one is dropped.
-            if s.is_closed() {
-                continue;
-            }
-            if s.ready().await.is_ok() {
-                return Some(reused(Sender::H1(s), info));
+            let (mut c, info) = next?;
+            // One the server closed while it idled is dropped.
+            if !c.is_dead() {
+                return Some(reused(Sender::H1(c), info));
             }
         }
     }
@@ -155,12 +151,12 @@ impl Pool {
             connecting: d.connecting,
             tls_handshaking: d.tls_handshaking,
         };
-        let io = TokioIo::new(d.stream);
-        let handshake_err = |e: hyper::Error| ErrorCode {
-            code: 1000,
-            message: format!("{url}: connection set-up failed: {e}"),
-        };
         if d.h2 || (self.net.h2c && !https) {
+            let io = TokioIo::new(d.stream);
+            let handshake_err = |e: hyper::Error| ErrorCode {
+                code: 1000,
+                message: format!("{url}: connection set-up failed: {e}"),
+            };
             let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
                 .await
                 .map_err(handshake_err)?;
@@ -170,7 +166,6 @@ impl Pool {
             let info = ConnInfo {
                 h2: true,
                 tls_version: d.tls_version,
-                clock: d.clock,
             };
             if self.max_idle > 0 {
                 self.h2
@@ -184,34 +179,27 @@ impl Pool {
                 reused: false,
             });
         }
-        let (sender, conn) = http1::handshake(io).await.map_err(handshake_err)?;
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
         Ok(Checkout {
-            sender: Sender::H1(sender),
+            sender: Sender::H1(H1Conn::new(d.stream)),
             info: ConnInfo {
                 h2: false,
                 tls_version: d.tls_version,
-                clock: d.clock,
             },
             cost,
             reused: false,
         })
     }
 
-    /// Hands an HTTP/1.1 connection back after its response was read.
-    pub fn checkin(&self, origin: &Origin, sender: Sender, info: ConnInfo) {
-        let Sender::H1(s) = sender else {
-            return; // HTTP/2 connections stay in the pool while they are open
-        };
-        if self.max_idle == 0 || s.is_closed() {
+    /// Hands an HTTP/1.1 connection back after its response was read to the end (and
+    /// the server did not ask to close it).
+    pub fn checkin(&self, origin: &Origin, conn: H1Conn, info: ConnInfo) {
+        if self.max_idle == 0 {
             return;
         }
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(origin.clone()).or_default();
         if list.len() < self.max_idle {
-            list.push((s, info));
+            list.push((conn, info));
         }
     }
 }
