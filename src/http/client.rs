@@ -107,9 +107,19 @@ impl Headers {
         Headers { flat }
     }
 
+    /// The packed form (`name\0value\0`...), to store elsewhere and read with `iter_flat`.
+    pub fn as_flat(&self) -> &[u8] {
+        &self.flat
+    }
+
     /// (name, value) pairs in the order received, repeated names included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        let mut parts = self.flat.split(|&b| b == 0);
+        Headers::iter_flat(&self.flat)
+    }
+
+    /// `iter` over a packed form.
+    pub fn iter_flat(flat: &[u8]) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut parts = flat.split(|&b| b == 0);
         std::iter::from_fn(move || {
             let name = parts.next().filter(|n| !n.is_empty())?;
             let value = parts.next()?;
@@ -143,7 +153,6 @@ pub struct Response {
     pub timings: Timings,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    pub set_cookies: Vec<super::Cookie>,
 }
 
 impl Response {
@@ -211,23 +220,26 @@ impl Client {
         let mut hops = Vec::with_capacity(1);
         let mut method = spec.method.clone();
         let mut body = spec.body.clone();
-        let mut url = match self.parse_url(&spec.url) {
+        let invalid = |text: &str, e: String| {
+            failed(
+                spec,
+                text,
+                ErrorCode {
+                    code: 1020,
+                    message: format!("invalid URL {text:?}: {e}"),
+                },
+            )
+        };
+        let mut url = match self.parsed(&spec.url) {
             Ok(u) => u,
             Err(e) => {
-                hops.push(failed(
-                    spec,
-                    &spec.url,
-                    ErrorCode {
-                        code: 1020,
-                        message: format!("invalid URL {:?}: {e}", spec.url),
-                    },
-                ));
+                hops.push(invalid(&spec.url, e));
                 return hops;
             }
         };
         loop {
             let res = self.send_one(spec, &method, &url, body.clone(), jar).await;
-            let location = redirect_target(&res, &url);
+            let location = redirect_target(&res, &url.url);
             let status = res.status;
             hops.push(res);
             match location {
@@ -238,15 +250,17 @@ impl Client {
                         method = Method::GET;
                         body = None;
                     }
-                    url = next;
+                    url = match self.parsed(next.as_str()) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            hops.push(invalid(next.as_str(), e));
+                            return hops;
+                        }
+                    };
                 }
                 _ => return hops,
             }
         }
-    }
-
-    fn parse_url(&self, text: &str) -> Result<Url, String> {
-        self.parsed(text).map(|p| p.url.clone())
     }
 
     /// Shared, not copied: a request to a cached URL costs a reference count.
@@ -299,23 +313,11 @@ impl Client {
         &self,
         spec: &RequestSpec,
         method: &Method,
-        url: &Url,
+        parsed: &Parsed,
         body: Option<Bytes>,
         jar: &RefCell<CookieJar>,
     ) -> Response {
-        let parsed = match self.parsed(url.as_str()) {
-            Ok(p) => p,
-            Err(e) => {
-                return failed(
-                    spec,
-                    url.as_str(),
-                    ErrorCode {
-                        code: 1020,
-                        message: format!("invalid URL {:?}: {e}", url.as_str()),
-                    },
-                )
-            }
-        };
+        let url = &parsed.url;
         let host = &parsed.origin.1;
         let mut cookie_pairs = jar.borrow().matching(host, url.path(), parsed.origin.0);
         cookie_pairs.extend(spec.cookies.iter().cloned());
@@ -371,7 +373,7 @@ impl Client {
         let origin = &parsed.origin;
         let req = Outgoing {
             method,
-            parsed: &parsed,
+            parsed,
             spec,
             body: &body,
             user_agent: (!has_ua).then_some(&self.user_agent),
@@ -403,10 +405,10 @@ impl Client {
             let sent_at = Instant::now();
             match sender {
                 Sender::H1(mut conn) => {
-                    let head = req.h1_head();
+                    let (head, rest) = req.h1_request();
                     let x = conn.exchange(
                         &head,
-                        &body,
+                        rest,
                         *method == Method::HEAD,
                         spec.response_type != ResponseType::None,
                     );
@@ -443,13 +445,10 @@ impl Client {
                 }
             }
         };
-        let mut set_cookies = Vec::new();
         for (k, v) in got.headers.iter() {
             if k == "set-cookie" {
-                let v = String::from_utf8_lossy(v);
-                if let Some(c) = jar.borrow_mut().store(&v, host, url.path()) {
-                    set_cookies.push(c);
-                }
+                jar.borrow_mut()
+                    .store(&String::from_utf8_lossy(v), host, url.path());
             }
         }
         let mut timings = got.timings;
@@ -473,7 +472,6 @@ impl Client {
             timings,
             bytes_sent: got.sent,
             bytes_received: got.received,
-            set_cookies,
         }
     }
 }
@@ -525,10 +523,23 @@ impl Outgoing<'_> {
         }
         let expects_body = matches!(*self.method, Method::POST | Method::PUT | Method::PATCH);
         if !self.body.is_empty() || expects_body {
-            line(b"content-length", self.body.len().to_string().as_bytes());
+            let mut digits = [0u8; 20];
+            line(b"content-length", decimal(self.body.len(), &mut digits));
         }
         h.extend_from_slice(b"\r\n");
         h
+    }
+
+    /// The head with a small body appended (one buffer, one write), and what is left to
+    /// write after it.
+    fn h1_request(&self) -> (Vec<u8>, &[u8]) {
+        let mut h = self.h1_head();
+        if self.body.len() <= 16 * 1024 {
+            h.extend_from_slice(self.body);
+            (h, &[])
+        } else {
+            (h, self.body)
+        }
     }
 
     /// The request for hyper's HTTP/2 client (absolute URI; hyper sets :authority).
@@ -644,6 +655,19 @@ impl Received {
     }
 }
 
+/// `n` in decimal, without allocating.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 /// An HTTP/1.1 failure as k6 reports it.
 fn h1_error(e: super::h1::H1Error, url: &str) -> ErrorCode {
     use super::h1::H1Error;
@@ -731,7 +755,6 @@ fn failed(spec: &RequestSpec, url: &str, error: ErrorCode) -> Response {
         timings: Timings::default(),
         bytes_sent: 0,
         bytes_received: 0,
-        set_cookies: Vec::new(),
     }
 }
 

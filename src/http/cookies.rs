@@ -89,7 +89,8 @@ fn default_path(request_path: &str) -> String {
     }
 }
 
-fn parse_set_cookie(header: &str, host: &str, request_path: &str) -> Option<Cookie> {
+/// One Set-Cookie header as a cookie for `host` (None: malformed or for another domain).
+pub fn parse_set_cookie(header: &str, host: &str, request_path: &str) -> Option<Cookie> {
     let mut parts = header.split(';');
     let (name, value) = parts.next()?.split_once('=')?;
     let name = name.trim();

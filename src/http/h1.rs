@@ -114,7 +114,7 @@ impl H1Conn {
             .is_ready()
     }
 
-    /// Sends `head` and `body`, reads the response. `keep_body` false counts the body
+    /// Sends `head` then `req_body`, reads the response. `keep_body` false counts the body
     /// without keeping it; `head_request` is a HEAD (no body follows whatever the headers say).
     pub async fn exchange(
         &mut self,
@@ -123,17 +123,10 @@ impl H1Conn {
         head_request: bool,
         keep_body: bool,
     ) -> Result<Exchange, H1Error> {
-        // One write for the usual small request; a large body goes in a second one.
-        if !req_body.is_empty() && req_body.len() <= 16 * 1024 {
-            let mut all = Vec::with_capacity(head.len() + req_body.len());
-            all.extend_from_slice(head);
-            all.extend_from_slice(req_body);
-            self.io.write_all(&all).await.map_err(io_err(true))?;
-        } else {
-            self.io.write_all(head).await.map_err(io_err(true))?;
-            if !req_body.is_empty() {
-                self.io.write_all(req_body).await.map_err(io_err(true))?;
-            }
+        // The caller puts a small body in `head` already: one write for the usual request.
+        self.io.write_all(head).await.map_err(io_err(true))?;
+        if !req_body.is_empty() {
+            self.io.write_all(req_body).await.map_err(io_err(true))?;
         }
         self.io.flush().await.map_err(io_err(true))?;
         let written_at = Instant::now();

@@ -15,7 +15,7 @@ pub use client::{
     Timings,
 };
 pub use connect::Resolver;
-pub use cookies::{Cookie, CookieJar};
+pub use cookies::{parse_set_cookie, Cookie, CookieJar};
 pub use error::{classify, ErrorCode};
 pub use pool::Net;
 pub use tls::{ClientCert, Tls, TlsOptions};

@@ -3,7 +3,7 @@
 //! HTTP intent is parsed into a request where it lies, and a response is pushed as the
 //! plain values the prelude's `build_response` takes.
 
-use super::http_glue::{read_request, to_lua_parts, Prepared, ResponseExtra};
+use super::http_glue::{pack_extra, read_request, to_lua_parts, Prepared};
 use super::stack::Slot;
 use super::SENTINEL;
 use crate::http::Response;
@@ -146,7 +146,7 @@ impl IntoLuaMulti for Reply {
                 ] {
                     ffi::lua_pushnumber(state, ms);
                 }
-                lua.push(ResponseExtra::from(r))?;
+                push_bytes(&pack_extra(&r));
                 13
             }
         })
