@@ -334,10 +334,13 @@ struct Head {
 
 /// Parses a complete head, or None when more bytes are needed.
 fn parse_head(bytes: &[u8]) -> Result<Option<Head>, H1Error> {
-    let mut storage = [httparse::EMPTY_HEADER; 64];
+    use std::mem::MaybeUninit;
+    let config = httparse::ParserConfig::default();
+    // Uninitialised slots: zeroing 64 headers per response cost more than parsing them.
+    let mut storage: [MaybeUninit<httparse::Header>; 64] = [const { MaybeUninit::uninit() }; 64];
     let mut big;
-    let mut res = httparse::Response::new(&mut storage);
-    let len = match res.parse(bytes) {
+    let mut res = httparse::Response::new(&mut []);
+    let len = match config.parse_response_with_uninit_headers(&mut res, bytes, &mut storage) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
@@ -374,10 +377,14 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, H1Error> {
                 .next()
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
-            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-            if v.split(',').any(|t| t.trim() == "close") {
+            let has = |token: &[u8]| {
+                h.value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+            };
+            if has(b"close") {
                 close = true;
-            } else if v.split(',').any(|t| t.trim() == "keep-alive") {
+            } else if has(b"keep-alive") {
                 close = false;
             }
         }
