@@ -553,3 +553,89 @@ end
     assert_eq!(srv.requests().len(), 3);
     assert_eq!(r.metric("http_reqs", "count"), 3.0);
 }
+
+#[test]
+fn crypto_and_encoding_sign_a_webhook_like_k6() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+local crypto = require "k6/crypto"
+local encoding = require "k6/encoding"
+options = {{ iterations = 1 }}
+function default()
+  local payload = '{{"id":"evt_1","type":"checkout.session.completed"}}'
+  local t = "1700000000"
+  local sig = crypto.hmac("sha256", "whsec_test", t .. "." .. payload, "hex")
+  local r = http.post("{u}", payload, {{ headers = {{ ["Stripe-Signature"] = "t=" .. t .. ",v1=" .. sig }} }})
+  console.log("echoed", r.body)
+  local h = crypto.createHash("md5")
+  h.update("a")
+  h:update("bc")
+  local mac = crypto.createHMAC("sha1", "Jefe")
+  mac:update("what do ya want ")
+  mac.update("for nothing?")
+  check(nil, {{
+    ["sha256 hex"] = crypto.sha256("abc", "hex") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    ["sha512 base64"] = #crypto.sha512("abc", "base64") == 88,
+    ["md5 in parts"] = h.digest("hex") == "900150983cd24fb0d6963f7d28e17f72",
+    ["hmac in parts"] = mac:digest("hex") == "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79",
+    ["binary digest"] = #crypto.sha256("abc", "binary") == 32,
+    ["b64 std"] = encoding.b64encode("hi?") == "aGk/",
+    ["b64 url"] = encoding.b64encode("hi?", "url") == "aGk_",
+    ["b64 bytes round trip"] = encoding.b64decode(encoding.b64encode("\0\255x", "rawurl"), "rawurl") == "\0\255x",
+    ["random bytes"] = #crypto.randomBytes(16) == 16,
+  }})
+  local ok, err = pcall(crypto.sha256, "x", "base32")
+  console.log("bad encoding:", err)
+  ok, err = pcall(crypto.createHash, "whirlpool")
+  console.log("bad algorithm:", err)
+end
+"#,
+            u = srv.url("/headers")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for c in [
+        "sha256 hex",
+        "sha512 base64",
+        "md5 in parts",
+        "hmac in parts",
+        "binary digest",
+        "b64 std",
+        "b64 url",
+        "b64 bytes round trip",
+        "random bytes",
+    ] {
+        assert_eq!(r.check(c), (1, 0), "check {c}: {}", r.stderr);
+    }
+    // The server got the signature a Stripe verifier would compute.
+    let payload = r#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"whsec_test");
+    let expected: String = ring::hmac::sign(&key, format!("1700000000.{payload}").as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        r.stderr
+            .contains(&format!("stripe-signature: t=1700000000,v1={expected}")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("t.lua:28: unsupported output encoding \"base32\""),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("unsupported hash algorithm \"whirlpool\""),
+        "{}",
+        r.stderr
+    );
+}

@@ -33,6 +33,7 @@ pub fn primitives(
     register_random(lua, &e, ctx)?;
     register_execution(lua, &e, ctx)?;
     register_misc(lua, &e, ctx)?;
+    super::crypto::register(lua, &e)?;
     Ok(e)
 }
 
@@ -246,6 +247,22 @@ fn register_random(lua: &Lua, e: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()
             let s = seed.map(|s| s as u64).unwrap_or_else(rand::random);
             with_rng(&c, |rng| *rng = rand::rngs::SmallRng::seed_from_u64(s));
             Ok(())
+        })?,
+    )?;
+    let c = ctx.clone();
+    // k6/crypto's randomBytes: from the running VU's stream (repeatable under a seed).
+    e.set(
+        "random_bytes",
+        lua.create_function(move |lua, n: i64| {
+            if !(0..=1 << 20).contains(&n) {
+                return Err(lua_err(
+                    lua,
+                    format!("randomBytes: size {n} is out of range"),
+                ));
+            }
+            let mut bytes = vec![0u8; n as usize];
+            with_rng(&c, |rng| rng.fill(&mut bytes[..]));
+            lua.create_string(bytes)
         })?,
     )?;
     Ok(())

@@ -4,6 +4,7 @@
 
 mod api;
 pub mod context;
+mod crypto;
 mod http_glue;
 mod intent;
 mod stack;

@@ -221,6 +221,43 @@ local metrics = {
   Trend = metric_type("trend"),
 }
 
+---------------------------------------------------------------- k6/encoding, k6/crypto
+-- Byte strings in and out: k6's ArrayBuffer results ("binary", b64decode) are Lua strings.
+local encoding = {
+  b64encode = function(data, variant) return E.b64encode(data, variant) end,
+  b64decode = function(data, variant) return E.b64decode(data, variant) end,
+}
+
+local crypto = {
+  hmac = function(alg, secret, data, enc) return E.hmac(alg, secret, data, enc) end,
+  randomBytes = E.random_bytes,
+}
+for _, alg in ipairs { "md5", "sha1", "sha256", "sha384", "sha512", "sha512_256" } do
+  crypto[alg] = function(data, enc) return E.hash(alg, data, enc) end
+end
+-- createHash / createHMAC: update(data) any number of times, then digest(encoding). Both
+-- h:update(x) and h.update(x) (a JS line ported as is) work.
+local function hasher(finish)
+  local parts, h = {}, {}
+  h.update = function(a, b)
+    parts[#parts + 1] = tostring(a == h and b or a)
+    return h
+  end
+  h.digest = function(a, b)
+    local enc = a == h and b or a
+    return finish(table.concat(parts), enc)
+  end
+  return h
+end
+function crypto.createHash(alg)
+  E.hash(alg, "") -- an unknown algorithm fails here, as in k6
+  return hasher(function(data, enc) return E.hash(alg, data, enc) end)
+end
+function crypto.createHMAC(alg, secret)
+  E.hmac(alg, secret, "")
+  return hasher(function(data, enc) return E.hmac(alg, secret, data, enc) end)
+end
+
 ---------------------------------------------------------------- k6/execution
 local function live(getter)
   return setmetatable({}, { __index = function(_, k) return getter(k) end })
@@ -255,6 +292,8 @@ package.preload["k6"] = function() return k6 end
 package.preload["k6/http"] = function() return http end
 package.preload["k6/metrics"] = function() return metrics end
 package.preload["k6/execution"] = function() return execution end
+package.preload["k6/crypto"] = function() return crypto end
+package.preload["k6/encoding"] = function() return encoding end
 package.preload["json"] = function() return json end
 -- engine extensions (not k6): metric totals for integrity checks in teardown().
 package.preload["engine"] = function() return { metric = E.metric_value } end
