@@ -341,6 +341,20 @@ end
     assert_eq!(inner["path"], "::outer::inner");
     assert_eq!(inner["checks"]["in inner"]["fails"], 2);
     assert!(root["checks"].get("in inner").is_none());
+    // k6's ids: the MD5 of the path, in hex.
+    let md5_hex = |s: &str| {
+        use md5::Digest;
+        md5::Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(root["id"], "d41d8cd98f00b204e9800998ecf8427e");
+    assert_eq!(outer["id"], md5_hex("::outer"));
+    assert_eq!(
+        inner["checks"]["in inner"]["id"],
+        md5_hex("::outer::inner::in inner")
+    );
     let text = std::fs::read_to_string(ws.path().join("groups.txt")).unwrap();
     assert_eq!(
         text,

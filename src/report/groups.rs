@@ -46,7 +46,8 @@ impl Group {
     }
 
     fn check_json(&self, name: &str, (passes, fails): (u64, u64)) -> Value {
-        json!({"name": name, "path": format!("{}::{name}", self.path), "id": "", "passes": passes, "fails": fails})
+        let path = format!("{}::{name}", self.path);
+        json!({"name": name, "id": md5_hex(&path), "path": path, "passes": passes, "fails": fails})
     }
 
     /// The legacy `--summary-export` shape: groups and checks as objects keyed by name.
@@ -75,12 +76,16 @@ impl Group {
         json!({"name": self.name, "path": self.path, "id": self.id(), "groups": groups, "checks": checks})
     }
 
-    /// k6 names groups by an MD5 of the path; only the root's (of "") is reproduced here.
-    fn id(&self) -> &'static str {
-        if self.path.is_empty() {
-            "d41d8cd98f00b204e9800998ecf8427e"
-        } else {
-            ""
-        }
+    /// k6 names groups and checks by the MD5 of their path (hex).
+    fn id(&self) -> String {
+        md5_hex(&self.path)
     }
+}
+
+fn md5_hex(path: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(path.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
