@@ -361,3 +361,44 @@ end
         "1 outer ::outer in outer 2 ::outer::inner ::outer::inner::in inner 2"
     );
 }
+
+#[test]
+fn response_callbacks_decide_what_counts_as_failed() {
+    let srv = start_server();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!(
+            r#"
+http.setResponseCallback(http.expectedStatuses(200, {{ min = 400, max = 404 }}))
+options = {{ iterations = 1, thresholds = {{ ["http_reqs{{expected_response:true}}"] = {{ "count>=0" }},
+  ["http_reqs{{expected_response:false}}"] = {{ "count>=0" }} }} }}
+function default()
+  http.get("{base}/status/404")
+  http.get("{base}/status/500")
+  http.get("{base}/ok", {{ responseCallback = http.expectedStatuses(201) }})
+  http.get("{base}/status/503", {{ responseCallback = false }})
+  local ok, err = pcall(function() local cb = http.expectedStatuses("x"); return cb end)
+  console.log("bad status:", err)
+end
+"#,
+            base = srv.url("")
+        ),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.metric("http_reqs", "count"), 4.0);
+    // 404 expected; 500, and 200 where only 201 was expected, failed; the 503 without a
+    // callback has no http_req_failed sample and no expected_response tag.
+    assert_eq!(r.metric("http_req_failed", "passes"), 2.0);
+    assert_eq!(r.metric("http_req_failed", "fails"), 1.0);
+    let m = &r.summary["metrics"];
+    assert_eq!(m["http_reqs{expected_response:true}"]["count"], 1.0);
+    assert_eq!(m["http_reqs{expected_response:false}"]["count"], 2.0);
+    assert!(
+        r.stderr
+            .contains("t.lua:10: http.expectedStatuses: argument 1 must be a status"),
+        "{}",
+        r.stderr
+    );
+}

@@ -50,6 +50,8 @@ pub struct WorkerCtx {
     pub worker_index: usize,
     /// Tag sets of HTTP samples by a hash of what varies (see `http_glue::record`).
     pub http_tags: RefCell<crate::fasthash::FastMap<u64, TagSetId>>,
+    /// `http.setResponseCallback`: the statuses that count as expected by default.
+    pub response_callback: RefCell<super::http_glue::Expected>,
 }
 
 impl WorkerCtx {

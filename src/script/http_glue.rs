@@ -18,6 +18,64 @@ pub struct Prepared {
     pub user_tags: Vec<(String, String)>,
     /// params.responseType; None leaves the run's default (discardResponseBodies).
     pub response_type: Option<ResponseType>,
+    /// params.responseCallback; None leaves the default (`http.setResponseCallback`).
+    pub expected: Option<Expected>,
+}
+
+/// Which statuses count as expected (k6's response callback): they set the
+/// `expected_response` tag and `http_req_failed`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expected {
+    /// `http.expectedStatuses(...)`: inclusive ranges.
+    Statuses(Vec<(u16, u16)>),
+    /// No callback (`setResponseCallback(null)`, `responseCallback = false`): no
+    /// `expected_response` tag and no `http_req_failed` sample, as in k6.
+    Off,
+}
+
+impl Expected {
+    /// k6's default: `http.expectedStatuses({min: 200, max: 399})`.
+    pub fn default_statuses() -> Expected {
+        Expected::Statuses(vec![(200, 399)])
+    }
+
+    /// Reads `http.expectedStatuses(...)`'s object (a flat list lo1, hi1, lo2, hi2, ...) or
+    /// `false`/`json.null` for none.
+    pub fn read(v: Slot) -> Result<Expected, String> {
+        if v.kind() == mlua::ffi::LUA_TBOOLEAN && !v.boolean() || v.light_userdata().is_some() {
+            return Ok(Expected::Off);
+        }
+        if !v.is_table() {
+            return Err(format!(
+                "responseCallback: expected http.expectedStatuses(...), got {}",
+                v.type_name()
+            ));
+        }
+        let mut bounds = Vec::new();
+        v.pairs(|k, n| {
+            if let (Some(i), Some(n)) = (k.integer(), n.integer()) {
+                bounds.push((i, n.clamp(0, 999) as u16));
+            }
+            Ok(())
+        })?;
+        bounds.sort_unstable();
+        Ok(Expected::Statuses(
+            bounds.chunks_exact(2).map(|p| (p[0].1, p[1].1)).collect(),
+        ))
+    }
+
+    /// Whether a response is expected; None when no callback is set.
+    pub fn judge(&self, res: &Response) -> Option<bool> {
+        match self {
+            Expected::Off => None,
+            Expected::Statuses(ranges) => Some(
+                res.error.is_none()
+                    && ranges
+                        .iter()
+                        .any(|&(lo, hi)| (lo..=hi).contains(&res.status)),
+            ),
+        }
+    }
 }
 
 /// Reads `(method, url, body, params)` as the prelude yields them, where they lie on the
@@ -52,6 +110,7 @@ pub fn read_request(method: Slot, url: Slot, body: Slot, params: Slot) -> Result
         },
         user_tags: Vec::new(),
         response_type: None,
+        expected: None,
     };
     if params.is_table() {
         read_params(params, &mut p)?;
@@ -163,6 +222,7 @@ fn read_params(params: Slot, p: &mut Prepared) -> Result<(), String> {
             }
             b"cookies" => p.spec.cookies = param_cookies(v)?,
             b"responseType" => p.response_type = Some(param_response_type(v)?),
+            b"responseCallback" => p.expected = Some(Expected::read(v)?),
             _ => {}
         }
         Ok(())
@@ -264,9 +324,18 @@ pub fn client_for<'a>(ctx: &'a WorkerCtx, vu: &VuState) -> std::borrow::Cow<'a, 
 }
 
 /// Records k6's built-in HTTP metrics for one hop.
-pub fn record(ctx: &WorkerCtx, vu: &VuState, res: &Response, user_tags: &[(String, String)]) {
+pub fn record(
+    ctx: &WorkerCtx,
+    vu: &VuState,
+    res: &Response,
+    user_tags: &[(String, String)],
+    callback: Option<&Expected>,
+) {
     let b = &ctx.cfg.builtins;
-    let expected = res.error.is_none() && (200..400).contains(&res.status);
+    let expected = match callback {
+        Some(e) => e.judge(res),
+        None => ctx.response_callback.borrow().judge(res),
+    };
     let tags = http_tags(ctx, vu, res, expected, user_tags);
     let mut buf = ctx.buffer.borrow_mut();
     let t = &res.timings;
@@ -279,7 +348,9 @@ pub fn record(ctx: &WorkerCtx, vu: &VuState, res: &Response, user_tags: &[(Strin
     buf.add(b.http_req_sending, tags, t.sending);
     buf.add(b.http_req_waiting, tags, t.waiting);
     buf.add(b.http_req_receiving, tags, t.receiving);
-    buf.add(b.http_req_failed, tags, if expected { 0.0 } else { 1.0 });
+    if let Some(expected) = expected {
+        buf.add(b.http_req_failed, tags, if expected { 0.0 } else { 1.0 });
+    }
     buf.add(b.data_sent, tags, res.bytes_sent as f64);
     buf.add(b.data_received, tags, res.bytes_received as f64);
 }
@@ -291,7 +362,7 @@ fn http_tags(
     ctx: &WorkerCtx,
     vu: &VuState,
     res: &Response,
-    expected: bool,
+    expected: Option<bool>,
     user_tags: &[(String, String)],
 ) -> TagSetId {
     let base = super::tags::custom_tags(ctx, Some(vu), None).expect("base tags need no Lua");
@@ -303,6 +374,7 @@ fn http_tags(
     h.add(res.url.as_bytes());
     h.add(res.proto.as_bytes());
     h.add(&code.to_le_bytes());
+    h.add(&[expected.map_or(2, u8::from)]);
     for (k, v) in user_tags {
         h.add(k.as_bytes());
         h.add(v.as_bytes());
@@ -316,7 +388,9 @@ fn http_tags(
     pairs.push(("status".into(), res.status.to_string()));
     pairs.push(("url".into(), res.url.clone()));
     pairs.push(("name".into(), res.url.clone()));
-    pairs.push(("expected_response".into(), expected.to_string()));
+    if let Some(expected) = expected {
+        pairs.push(("expected_response".into(), expected.to_string()));
+    }
     if !res.proto.is_empty() {
         pairs.push(("proto".into(), res.proto.to_string()));
     }
@@ -539,8 +613,22 @@ pub fn extra_field(lua: &Lua, res: &Table, key: &str) -> mlua::Result<Value> {
     Ok(Value::Table(v))
 }
 
-/// `http.cookieJar()` primitives on the running VU's jar, and lazy response fields.
+/// `http.cookieJar()` primitives on the running VU's jar, lazy response fields and the
+/// default response callback.
 pub fn register_jar(lua: &Lua, e: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()> {
+    let c = ctx.clone();
+    e.set(
+        "set_response_callback",
+        lua.create_function(move |_, (on, bounds): (bool, mlua::Variadic<i64>)| {
+            *c.response_callback.borrow_mut() = if on {
+                let b: Vec<u16> = bounds.iter().map(|n| (*n).clamp(0, 999) as u16).collect();
+                Expected::Statuses(b.chunks_exact(2).map(|p| (p[0], p[1])).collect())
+            } else {
+                Expected::Off
+            };
+            Ok(())
+        })?,
+    )?;
     e.set(
         "res_extra",
         lua.create_function(|lua, (t, k): (Table, String)| extra_field(lua, &t, &k))?,

@@ -5,7 +5,7 @@
 mod api;
 pub mod context;
 mod crypto;
-mod http_glue;
+pub(crate) mod http_glue;
 mod intent;
 mod stack;
 mod tags;
@@ -69,6 +69,7 @@ impl Script {
             errors: ErrorLog::new(),
             worker_index,
             http_tags: RefCell::default(),
+            response_callback: RefCell::new(http_glue::Expected::default_statuses()),
         });
         let vu_main = Rc::new(RefCell::new(None));
         let install = || -> mlua::Result<()> {

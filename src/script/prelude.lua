@@ -191,12 +191,37 @@ function http.cookieJar()
   }
 end
 
+-- http.expectedStatuses(200, 204, { min = 300, max = 399 }): which statuses count as
+-- expected (the `expected_response` tag and `http_req_failed`). The object is the flat list
+-- lo1, hi1, lo2, hi2, ... that Rust reads (http_glue.rs, Expected).
+local Expected = {}
 function http.expectedStatuses(...)
-  error("http.expectedStatuses is not supported yet: statuses 200-399 are expected", 2)
+  local bounds = setmetatable({}, Expected)
+  for i = 1, select("#", ...) do
+    local s = select(i, ...)
+    local lo, hi
+    if math.type(s) == "integer" then
+      lo, hi = s, s
+    elseif type(s) == "table" and math.type(s.min) == "integer" and math.type(s.max) == "integer" then
+      lo, hi = s.min, s.max
+    else
+      error("http.expectedStatuses: argument " .. i .. " must be a status or { min = ..., max = ... }", 2)
+    end
+    bounds[#bounds + 1], bounds[#bounds + 2] = lo, hi
+  end
+  return bounds
 end
 
-function http.setResponseCallback(...)
-  error("http.setResponseCallback is not supported yet: statuses 200-399 are expected", 2)
+-- http.setResponseCallback(http.expectedStatuses(...)) for every request of this state;
+-- nil or json.null: no callback (no `expected_response` tag, no `http_req_failed`).
+function http.setResponseCallback(cb)
+  if cb == nil or cb == json.null or cb == false then
+    E.set_response_callback(false)
+  elseif getmetatable(cb) == Expected then
+    E.set_response_callback(true, table.unpack(cb))
+  else
+    error("http.setResponseCallback: expected http.expectedStatuses(...) or nil", 2)
+  end
 end
 
 ---------------------------------------------------------------- k6/metrics

@@ -249,7 +249,7 @@ async fn exchange(sh: &Shared, st: &Rc<VuState>, mut p: Prepared) -> Response {
     let client = client_for(&sh.ctx, st);
     let mut hops = client.send(&p.spec, &st.jar).await;
     for hop in &hops {
-        record(&sh.ctx, st, hop, &p.user_tags);
+        record(&sh.ctx, st, hop, &p.user_tags, p.expected.as_ref());
     }
     hops.pop().expect("a request has at least one hop")
 }
