@@ -299,20 +299,18 @@ impl H1Conn {
             let line = self.line(received).await?;
             let size_text = line.split(|&b| b == b';').next().unwrap_or(&[]);
             let size_text = std::str::from_utf8(size_text).unwrap_or("").trim();
-            let mut left = u64::from_str_radix(size_text, 16).map_err(|_| {
+            let size = u64::from_str_radix(size_text, 16).map_err(|_| {
                 H1Error::Malformed(format!(
                     "bad chunk size {:?}",
                     String::from_utf8_lossy(&line)
                 ))
             })?;
-            if left == 0 {
+            if size == 0 {
                 // Trailers (ignored) up to the empty line.
                 while !self.line(received).await?.is_empty() {}
                 return Ok(());
             }
-            while left > 0 {
-                left -= self.take(left, body, received).await?;
-            }
+            self.read_length(size, body, received).await?;
             if !self.line(received).await?.is_empty() {
                 return Err(H1Error::Malformed("missing CRLF after a chunk".into()));
             }
