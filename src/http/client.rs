@@ -418,11 +418,10 @@ impl Client {
                         Ok(Err(e)) if reused && !fresh && e.stale() => fresh = true,
                         Ok(Err(e)) => return fail(h1_error(e, url.as_str()), slot_at),
                         Ok(Ok(x)) => {
-                            let end = Instant::now();
-                            let got = Received::from_h1(x, sent_at, end);
-                            if got.reusable {
+                            if x.reusable {
                                 self.pool.checkin(origin, conn, info.clone());
                             }
+                            let got = Received::from_h1(x, sent_at, Instant::now());
                             break (got, info, cost, sent_at);
                         }
                     }
@@ -579,7 +578,6 @@ struct Received {
     received: u64,
     /// sending, waiting and receiving set; the set-up phases are the caller's.
     timings: Timings,
-    reusable: bool,
 }
 
 impl Received {
@@ -604,7 +602,6 @@ impl Received {
                 duration: sending + waiting + receiving,
                 ..Timings::default()
             },
-            reusable: x.reusable,
         }
     }
 
@@ -640,7 +637,6 @@ impl Received {
             sent: req.h1_size(),
             received,
             timings: Timings::default(),
-            reusable: false,
         }
     }
 
