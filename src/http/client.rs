@@ -2,9 +2,10 @@
 //! iteration, manual redirects so that every hop is counted and cookies apply per hop, and
 //! k6's phase timings.
 //!
-//! Built on hyper's connection API rather than reqwest or hyper-util's pooled client: on
-//! the 150-byte POST loop reqwest's extra layers cost ~20% of the engine's CPU per request,
-//! and a pool that dials by itself cannot tell a request what its connection cost.
+//! Not reqwest or hyper-util's pooled client: on the 150-byte POST loop reqwest's extra
+//! layers cost ~20% of the engine's CPU per request, and a pool that dials by itself cannot
+//! tell a request what its connection cost. HTTP/1.1 is our own (h1.rs, on the request's
+//! task); HTTP/2 is hyper's connection API.
 
 use super::cookies::CookieJar;
 use super::error::{classify, ErrorCode};
