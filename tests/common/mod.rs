@@ -234,6 +234,13 @@ impl RunResult {
             c["fails"].as_u64().unwrap_or(0),
         )
     }
+
+    /// Asserts that each of these top-level checks ran once and passed.
+    pub fn assert_passed_once(&self, names: &[&str]) {
+        for c in names {
+            assert_eq!(self.check(c), (1, 0), "check {c}: {}", self.stderr);
+        }
+    }
 }
 
 /// A temp dir holding scripts for one test.
