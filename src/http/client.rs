@@ -380,6 +380,8 @@ impl Client {
             user_agent: (!has_ua).then_some(&self.user_agent),
             cookie: cookie_value.as_ref(),
         };
+        // Built on first use (the protocol is known at checkout) and kept for a stale retry.
+        let mut h1_bytes = None;
         let mut fresh = false;
         let (got, info, cost, sent_at) = loop {
             // A retry after a stale keep-alive connection dials anew, within the same deadline.
@@ -406,9 +408,9 @@ impl Client {
             let sent_at = Instant::now();
             match sender {
                 Sender::H1(mut conn) => {
-                    let (head, rest) = req.h1_request();
+                    let (head, rest) = h1_bytes.get_or_insert_with(|| req.h1_request());
                     let x = conn.exchange(
-                        &head,
+                        head,
                         rest,
                         *method == Method::HEAD,
                         spec.response_type != ResponseType::None,
@@ -420,7 +422,7 @@ impl Client {
                         Ok(Err(e)) => return fail(h1_error(e, url.as_str()), slot_at),
                         Ok(Ok(x)) => {
                             if x.reusable {
-                                self.pool.checkin(origin, conn, info.clone());
+                                self.pool.checkin(origin, conn, info);
                             }
                             let got = Received::from_h1(x, sent_at, Instant::now());
                             break (got, info, cost, sent_at);

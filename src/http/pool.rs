@@ -29,7 +29,7 @@ pub enum Sender {
 }
 
 /// What a request learns about the connection it used.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub struct ConnInfo {
     pub h2: bool,
     pub tls_version: &'static str,
@@ -170,7 +170,7 @@ impl Pool {
             if self.max_idle > 0 {
                 self.h2
                     .borrow_mut()
-                    .insert(origin.clone(), (sender.clone(), info.clone()));
+                    .insert(origin.clone(), (sender.clone(), info));
             }
             return Ok(Checkout {
                 sender: Sender::H2(sender),
