@@ -18,7 +18,7 @@ mod vu_task;
 mod worker;
 
 pub use segment::Segment;
-pub use shutdown::{RunState, Stop};
+pub use shutdown::{RunState, Stop, StopCause};
 pub use worker::{
     run_scenarios, share_scenarios, spawn_workers, SharedScenario, WorkerSetup, Workers,
 };

@@ -1,6 +1,9 @@
-//! The one stop signal of a run, shared by every worker, plus run-wide counters.
+//! The one stop signal of a run, shared by every worker, why it stopped early, and run-wide
+//! counters.
 
+use crate::error::ExitCode;
 use crate::metrics::VuGauges;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -14,13 +17,50 @@ pub enum Stop {
     Hard,
 }
 
-/// Shared by all workers: the stop signal, progress counters and the abort reason.
+/// Why a run stopped before its plan ended; the first cause wins.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopCause {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// A threshold with `abortOnFail` was crossed.
+    Threshold { metric: String, expression: String },
+    /// `exec.test.abort(reason)` in VU code.
+    ScriptAbort(String),
+}
+
+impl StopCause {
+    /// k6's exit code for a run that ended this way.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StopCause::Signal => ExitCode::ExternalAbort,
+            StopCause::Threshold { .. } => ExitCode::ThresholdsFailed,
+            StopCause::ScriptAbort(_) => ExitCode::ScriptAborted,
+        }
+    }
+}
+
+impl fmt::Display for StopCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopCause::Signal => f.write_str("stopped by signal"),
+            StopCause::Threshold { metric, expression } => {
+                write!(
+                    f,
+                    "thresholds crossed (abortOnFail): {metric} '{expression}'"
+                )
+            }
+            StopCause::ScriptAbort(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// Shared by all workers: the stop signal, progress counters and the stop cause.
 pub struct RunState {
     stop: watch::Sender<Stop>,
     pub complete: AtomicU64,
     pub interrupted: AtomicU64,
     pub gauges: Arc<VuGauges>,
-    abort_reason: Mutex<Option<String>>,
+    cause: Mutex<Option<StopCause>>,
 }
 
 impl RunState {
@@ -30,7 +70,7 @@ impl RunState {
             complete: AtomicU64::new(0),
             interrupted: AtomicU64::new(0),
             gauges,
-            abort_reason: Mutex::new(None),
+            cause: Mutex::new(None),
         })
     }
 
@@ -54,25 +94,18 @@ impl RunState {
         });
     }
 
-    /// Stops the run at once and remembers why (the first reason wins).
-    pub fn abort(&self, reason: String) {
-        self.abort_reason
+    /// Stops the run at `level` and remembers why (the first cause wins).
+    pub fn stop(&self, cause: StopCause, level: Stop) {
+        self.cause
             .lock()
-            .expect("abort lock")
-            .get_or_insert(reason);
-        self.request_stop(Stop::Hard);
+            .expect("stop cause lock")
+            .get_or_insert(cause);
+        self.request_stop(level);
     }
 
-    /// Records why the run stops without raising the stop level.
-    pub fn abort_reason_if_none(&self, reason: &str) {
-        self.abort_reason
-            .lock()
-            .expect("abort lock")
-            .get_or_insert_with(|| reason.to_string());
-    }
-
-    pub fn abort_reason(&self) -> Option<String> {
-        self.abort_reason.lock().expect("abort lock").clone()
+    /// Why the run stopped early, if it did.
+    pub fn cause(&self) -> Option<StopCause> {
+        self.cause.lock().expect("stop cause lock").clone()
     }
 
     /// Counts how an iteration ended; an abort stops the run.
@@ -82,7 +115,7 @@ impl RunState {
             super::Outcome::Failed => self.count(false),
             super::Outcome::Aborted(reason) => {
                 self.count(false);
-                self.abort(reason);
+                self.stop(StopCause::ScriptAbort(reason), Stop::Hard);
             }
         }
     }

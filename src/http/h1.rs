@@ -7,8 +7,8 @@
 //! Framing follows RFC 9112 section 6.3: no body after HEAD, 1xx, 204 and 304; chunked when
 //! Transfer-Encoding says so; else Content-Length; else until the server closes.
 
-use super::client::Headers;
 use super::connect::Stream;
+use super::types::Headers;
 use std::io;
 use std::task::{Context, Waker};
 use std::time::Instant;

@@ -8,14 +8,17 @@ mod cookies;
 mod error;
 mod h1;
 mod pool;
+mod settings;
 mod tls;
+mod types;
 
-pub use client::{
-    canonical_header, Client, ConnectionPolicy, Headers, RequestSpec, Response, ResponseType,
-    Timings,
-};
+pub use client::Client;
 pub use connect::Resolver;
 pub use cookies::{parse_set_cookie, Cookie, CookieJar};
 pub use error::{classify, ErrorCode};
 pub use pool::Net;
+pub use settings::Settings;
 pub use tls::{ClientCert, Tls, TlsOptions};
+pub use types::{
+    canonical_header, ConnectionPolicy, Headers, RequestSpec, Response, ResponseType, Timings,
+};

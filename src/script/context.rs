@@ -2,34 +2,26 @@
 //! cookie jar, group path and counters, and the worker's metric buffer and HTTP pool.
 
 use crate::exec::{RunState, ScenarioRun};
-use crate::http::{Client, ConnectionPolicy, CookieJar};
+use crate::http::{Client, CookieJar, Settings};
 use crate::metrics::{Buffer, Builtins, Registry, TagSetId};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Settings every worker gets, identical across workers.
+/// What a Lua state needs to run the script's init code; identical across workers.
 #[derive(Clone)]
-pub struct WorkerConfig {
+pub struct ScriptConfig {
     pub script_path: PathBuf,
     pub env: Vec<(String, String)>,
     pub seed: Option<u64>,
-    pub policy: ConnectionPolicy,
-    pub user_agent: String,
-    pub discard_response_bodies: bool,
-    pub no_cookies_reset: bool,
     pub registry: Arc<Registry>,
     pub builtins: Builtins,
     pub run: Arc<RunState>,
     pub started: Instant,
-    /// Resolver, TLS settings and h2c, shared by every pool of the run.
-    pub net: Arc<crate::http::Net>,
-    /// Sockets this worker's shared pool may open (None: unbounded).
-    pub max_connections: Option<usize>,
     /// Samples carry their time (a result output is on).
     pub stamp_samples: bool,
     /// Every sleep is divided by this (`--time-scale`).
@@ -38,25 +30,39 @@ pub struct WorkerConfig {
     pub snapshots: Option<crate::metrics::SnapshotRequester>,
 }
 
+/// A state's HTTP side, set once the run's options are resolved (init code cannot send).
+pub struct Http {
+    pub settings: Settings,
+    /// The worker's pool (every VU's under the shared policy).
+    pub client: Client,
+}
+
 /// One per Lua state (worker, or the main thread for setup/teardown).
 pub struct WorkerCtx {
-    pub cfg: WorkerConfig,
+    pub cfg: ScriptConfig,
     pub buffer: RefCell<Buffer>,
-    pub client: Client,
+    pub http: OnceCell<Http>,
     pub current: RefCell<Option<Rc<VuState>>>,
     /// The RNG of code that runs outside any VU (init code).
     pub init_rng: RefCell<SmallRng>,
     pub errors: ErrorLog,
     pub worker_index: usize,
-    /// Tag sets of HTTP samples by a hash of what varies (see `http_glue::record`).
-    pub http_tags: RefCell<crate::fasthash::FastMap<u64, TagSetId>>,
+    /// Every tag set recorded from this state, by a hash of what it is made of.
+    pub tag_cache: RefCell<crate::fasthash::FastMap<u64, TagSetId>>,
     /// `http.setResponseCallback`: the statuses that count as expected by default.
-    pub response_callback: RefCell<super::http_glue::Expected>,
+    pub response_callback: RefCell<super::modules::http::callback::Expected>,
 }
 
 impl WorkerCtx {
     pub fn vu(&self) -> Option<Rc<VuState>> {
         self.current.borrow().clone()
+    }
+
+    /// The HTTP side; VU code runs only after [`super::Script::connect`].
+    pub fn http(&self) -> &Http {
+        self.http
+            .get()
+            .expect("Script::connect runs before any VU code")
     }
 }
 

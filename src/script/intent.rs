@@ -3,13 +3,21 @@
 //! HTTP intent is parsed into a request where it lies, and a response is pushed as the
 //! plain values the prelude's `build_response` takes.
 
-use super::http_glue::{pack_extra, read_request, to_lua_parts, Prepared};
+use super::modules::http::request::{read_request, Prepared};
+use super::modules::http::response::{pack_extra, to_lua_parts};
 use super::stack::Slot;
-use super::SENTINEL;
 use crate::http::Response;
 use mlua::state::RawLua;
-use mlua::{ffi, FromLua, FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use mlua::{
+    ffi, FromLua, FromLuaMulti, IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value,
+};
 use std::os::raw::c_int;
+
+static YIELD_MARK_BYTE: u8 = 0;
+/// The first value of every intent a VU coroutine yields to its driver, so the driver tells
+/// the engine's yields from a script's own `coroutine.yield()`.
+pub const YIELD_MARK: LightUserData =
+    LightUserData(&YIELD_MARK_BYTE as *const u8 as *mut std::ffi::c_void);
 
 // The prelude's opcodes (prelude.lua: OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH).
 const OP_ITER_END: i64 = 0;
@@ -43,7 +51,7 @@ impl FromLuaMulti for Intent {
     unsafe fn from_stack_multi(nvals: c_int, lua: &RawLua) -> mlua::Result<Self> {
         let state = lua.state();
         let arg = |i: c_int| Slot::new(state, -nvals + i);
-        if nvals < 2 || arg(0).light_userdata() != Some(SENTINEL.0) {
+        if nvals < 2 || arg(0).light_userdata() != Some(YIELD_MARK.0) {
             return Ok(Intent::Foreign);
         }
         let Some(op) = arg(1).integer() else {

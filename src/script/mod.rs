@@ -2,34 +2,32 @@
 //! `require`, conversions, and driving VU coroutines. It decides nothing about *when* a VU
 //! runs; it runs one iteration when asked and records through metric handles.
 
-mod api;
 pub mod context;
-mod crypto;
-pub(crate) mod http_glue;
+mod errors;
+pub mod hooks;
 mod intent;
+mod modules;
 mod stack;
-mod tags;
+mod tag_cache;
 pub mod vu;
 
-pub use context::{WorkerConfig, WorkerCtx};
+pub use context::{ScriptConfig, WorkerCtx};
+use errors::first_line;
+pub use errors::{error_text, lua_err};
 pub use vu::{CallError, LuaFactory, LuaVu, Shared};
 
 use crate::error::{Error, Result};
 use crate::metrics::{Buffer, Sample, TagInterner};
 use context::{ErrorLog, VuState};
 use crossbeam_channel::Sender;
-use mlua::{Function, LightUserData, Lua, LuaOptions, LuaSerdeExt, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, LuaSerdeExt, StdLib, Table, Value};
+use modules::http::callback::Expected;
 use rand::SeedableRng;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
 const PRELUDE: &str = include_str!("prelude.lua");
-
-static SENTINEL_BYTE: u8 = 0;
-/// The first value of every intent a VU coroutine yields to its driver.
-pub(crate) const SENTINEL: LightUserData =
-    LightUserData(&SENTINEL_BYTE as *const u8 as *mut std::ffi::c_void);
 
 /// A worker's Lua state after the script's init code ran.
 pub struct Script {
@@ -39,9 +37,10 @@ pub struct Script {
 }
 
 impl Script {
-    /// Creates the state, installs the k6 modules and runs the script's init code.
+    /// Creates the state, installs the k6 modules and runs the script's init code. HTTP is
+    /// set up later by [`Script::connect`], once the script's options are known.
     pub fn load(
-        cfg: WorkerConfig,
+        cfg: ScriptConfig,
         tx: Sender<Vec<Sample>>,
         interner: Arc<TagInterner>,
         worker_index: usize,
@@ -49,13 +48,6 @@ impl Script {
         // The debug library is loaded for tracebacks of failed iterations.
         let lua =
             unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
-        let client = crate::http::Client::new(
-            cfg.policy,
-            &cfg.user_agent,
-            cfg.max_connections,
-            cfg.net.clone(),
-        )
-        .map_err(Error::generic)?;
         let stamp = cfg.stamp_samples;
         let ctx = Rc::new(WorkerCtx {
             init_rng: RefCell::new(match cfg.seed {
@@ -64,18 +56,19 @@ impl Script {
             }),
             cfg,
             buffer: RefCell::new(Buffer::new(tx, interner, stamp)),
-            client,
+            http: OnceCell::new(),
             current: RefCell::new(None),
             errors: ErrorLog::new(),
             worker_index,
-            http_tags: RefCell::default(),
-            response_callback: RefCell::new(http_glue::Expected::default_statuses()),
+            tag_cache: RefCell::default(),
+            response_callback: RefCell::new(Expected::default_statuses()),
         });
         let vu_main = Rc::new(RefCell::new(None));
         let install = || -> mlua::Result<()> {
             set_package_path(&lua, &ctx.cfg.script_path)?;
-            let e = api::primitives(&lua, &ctx, vu_main.clone())?;
-            lua.load(PRELUDE).set_name("=prelude").call::<()>(e)?;
+            let native = modules::native(&lua, &ctx, vu_main.clone())?;
+            native.set("yield_mark", Value::LightUserData(intent::YIELD_MARK))?;
+            lua.load(PRELUDE).set_name("=prelude").call::<()>(native)?;
             let env = lua.create_table()?;
             for (k, v) in &ctx.cfg.env {
                 env.set(k.as_str(), v.as_str())?;
@@ -100,6 +93,14 @@ impl Script {
         Ok(Script { lua, ctx, vu_main })
     }
 
+    /// Builds this state's HTTP pool from the run's resolved settings; VU code needs it.
+    pub fn connect(&self, settings: crate::http::Settings) -> Result<()> {
+        let client = settings.worker_client().map_err(Error::config)?;
+        // A second call would be a bug in the caller; the first settings stay.
+        let _ = self.ctx.http.set(context::Http { settings, client });
+        Ok(())
+    }
+
     /// The script's `options` table as JSON (`{}` when it has none).
     pub fn options(&self) -> Result<serde_json::Value> {
         let v: Value = self
@@ -115,8 +116,59 @@ impl Script {
             .map_err(|e| Error::config(format!("options: {e}")))
     }
 
+    /// Whether the script defines a global function of this name.
+    pub fn defines(&self, name: &str) -> bool {
+        self.function(name).is_some()
+    }
+
+    /// The VU factory of a worker: each scenario's exec function (by scenario index) and
+    /// this state's copy of setup()'s data.
+    pub fn vu_factory(&self, exec_names: &[&str], data: &serde_json::Value) -> Result<LuaFactory> {
+        let exec_fns = exec_names
+            .iter()
+            .map(|name| {
+                self.function(name)
+                    .ok_or_else(|| Error::config(format!("exec function {name:?} is not defined")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LuaFactory {
+            shared: Rc::new(Shared {
+                lua: self.lua.clone(),
+                ctx: self.ctx.clone(),
+                vu_main: self.vu_main.clone(),
+                exec_fns,
+                data: self.value_from_json(data)?,
+            }),
+        })
+    }
+
+    /// Ships the samples this state recorded so far to the aggregator.
+    pub fn flush_metrics(&self) {
+        self.ctx.buffer.borrow_mut().flush();
+    }
+
+    /// Ships samples every 100 ms while the returned task lives, so thresholds and live
+    /// outputs see a running test (call on the worker's LocalSet).
+    pub fn spawn_flusher(&self) -> tokio::task::JoinHandle<()> {
+        let ctx = self.ctx.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                ctx.buffer.borrow_mut().flush();
+            }
+        })
+    }
+
+    /// Prints how many error lines the rate limit held back, if any.
+    pub fn report_suppressed_errors(&self) {
+        let suppressed = self.ctx.errors.suppressed.get();
+        if suppressed > 0 {
+            eprintln!("WARN  {suppressed} more iteration errors were not printed");
+        }
+    }
+
     /// A global function of the script, if defined.
-    pub fn function(&self, name: &str) -> Option<Function> {
+    fn function(&self, name: &str) -> Option<Function> {
         self.lua
             .globals()
             .get::<Option<Function>>(name)
@@ -125,21 +177,21 @@ impl Script {
     }
 
     /// Converts JSON (setup data) into a Lua value of this state.
-    pub fn value_from_json(&self, v: &serde_json::Value) -> Result<Value> {
+    fn value_from_json(&self, v: &serde_json::Value) -> Result<Value> {
         self.lua
             .to_value(v)
             .map_err(|e| Error::generic(format!("setup data: {e}")))
     }
 
     /// Converts a Lua value into JSON (setup's return value must be JSON, as in k6).
-    pub fn value_to_json(&self, v: Value) -> Result<serde_json::Value> {
+    fn value_to_json(&self, v: Value) -> Result<serde_json::Value> {
         self.lua
             .from_value(v)
             .map_err(|e| Error::script(format!("setup() must return JSON-compatible data: {e}")))
     }
 
     /// A VU outside any scenario (`__VU` = 0), for setup(), teardown() and handleSummary().
-    pub fn lifecycle_vu(&self, data: Value) -> Result<LuaVu> {
+    fn lifecycle_vu(&self, data: Value) -> Result<LuaVu> {
         let shared = Rc::new(Shared {
             lua: self.lua.clone(),
             ctx: self.ctx.clone(),
@@ -165,46 +217,4 @@ fn set_package_path(lua: &Lua, script: &std::path::Path) -> mlua::Result<()> {
     package.set("path", path)?;
     package.set("cpath", "")?;
     Ok(())
-}
-
-/// The message of a Lua error, without mlua's wrapping.
-pub fn error_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::RuntimeError(m) => m.clone(),
-        mlua::Error::CallbackError { cause, .. } => error_text(cause),
-        mlua::Error::WithContext { cause, .. } => error_text(cause),
-        other => other.to_string(),
-    }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
-}
-
-/// An error raised by a Rust primitive, located at the script line that called it.
-pub fn lua_err(lua: &Lua, msg: String) -> mlua::Error {
-    mlua::Error::RuntimeError(format!("{}{msg}", script_location(lua)))
-}
-
-/// "file:line: " of the innermost stack frame that belongs to the script, not the engine.
-fn script_location(lua: &Lua) -> String {
-    for level in 1..20 {
-        let found = lua.inspect_stack(level, |d| {
-            let src = d.source();
-            let short = src.short_src.map(|s| s.to_string()).unwrap_or_default();
-            let line = d.current_line();
-            (short, line)
-        });
-        match found {
-            None => break,
-            Some((short, Some(line)))
-                if short != "prelude" && short != "[C]" && !short.is_empty() =>
-            {
-                return format!("{short}:{line}: ");
-            }
-            _ => {}
-        }
-    }
-    String::new()
 }

@@ -1,15 +1,15 @@
 -- k6-shaped sugar over the engine's Rust primitives, run once per Lua state before the
--- script. Rust passes its primitives as `E`; nothing here is global unless k6 makes it so.
+-- script. Rust passes its primitives as `native`; nothing here is global unless k6 makes it so.
 --
--- Suspending calls (sleep, http.*) yield an intent `(Y, op, ...)` to the Rust driver of the
+-- Suspending calls (sleep, http.*) yield an intent `(YIELD_MARK, op, ...)` to the Rust driver of the
 -- VU, which does the waiting and resumes the coroutine with the result: no Rust future is
 -- ever left behind as Lua garbage (see notes/runtime-findings.md, trap 2).
-local E = ...
+local native = ...
 -- The incremental collector stays: the generational one saved ~1k instructions per request
 -- in a tight POST loop but cost 9% more CPU on full-journey (long-lived VU state).
 -- Hot paths read these as upvalues, not through the global table.
 local type, next, setmetatable, tostring = type, next, setmetatable, tostring
-local Y = E.Y
+local YIELD_MARK = native.yield_mark
 local OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH = 0, 1, 2, 3
 local raw_yield = coroutine.yield
 local co_resume, co_create, co_status = coroutine.resume, coroutine.create, coroutine.status
@@ -24,7 +24,7 @@ local function suspend(what, op, ...)
   if not in_vu() then
     error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 3)
   end
-  local res, err = raw_yield(Y, op, ...)
+  local res, err = raw_yield(YIELD_MARK, op, ...)
   if err ~= nil then error(err, 3) end
   return res
 end
@@ -33,7 +33,7 @@ end
 -- coroutine.wrap(function() http.get(...) end) works instead of swallowing the yield.
 local function resume_forwarding(co, ...)
   local r = pack(co_resume(co, ...))
-  while r[1] and r[2] == Y and co_status(co) == "suspended" do
+  while r[1] and r[2] == YIELD_MARK and co_status(co) == "suspended" do
     r = pack(co_resume(co, raw_yield(unpack(r, 2, r.n))))
   end
   return unpack(r, 1, r.n)
@@ -49,18 +49,18 @@ coroutine.wrap = function(f)
 end
 
 -- The body of every VU coroutine: run iterations until the driver stops resuming.
-E.set_vu_main(function(fn, data)
+native.set_vu_main(function(fn, data)
   while true do
     local ok, ret = xpcall(fn, traceback, data)
-    fn, data = raw_yield(Y, OP_ITER_END, ok, ret)
+    fn, data = raw_yield(YIELD_MARK, OP_ITER_END, ok, ret)
   end
 end)
 
 ---------------------------------------------------------------- json
 local json = {
-  null = E.json_null,
-  encode = E.json_encode,
-  decode = E.json_decode,
+  null = native.json_null,
+  encode = native.json_encode,
+  decode = native.json_decode,
 }
 
 ---------------------------------------------------------------- k6
@@ -70,7 +70,7 @@ function k6.sleep(seconds)
   suspend("sleep()", OP_SLEEP, tonumber(seconds) or 0)
 end
 
-local record_check = E.record_check
+local record_check = native.record_check
 function k6.check(val, sets, tags)
   local all = true
   for name, pred in next, sets do
@@ -84,9 +84,9 @@ function k6.check(val, sets, tags)
 end
 
 function k6.group(name, fn)
-  E.group_enter(name)
+  native.group_enter(name)
   local r = pack(pcall(fn))
-  E.group_exit()
+  native.group_exit()
   if not r[1] then error(r[2], 0) end
   return unpack(r, 2, r.n)
 end
@@ -95,11 +95,11 @@ function k6.fail(msg)
   error(msg == nil and "fail" or tostring(msg), 2)
 end
 
-k6.randomSeed = E.random_seed
+k6.randomSeed = native.random_seed
 
 ---------------------------------------------------------------- k6/http
 local Response = {}
-local res_extra = E.res_extra
+local res_extra = native.res_extra
 -- Fields most scripts never read are built on first access.
 local LAZY = { headers = true, cookies = true, request = true, url = true, proto = true, status_text = true, tls_version = true }
 Response.__index = function(t, k)
@@ -123,7 +123,7 @@ end
 
 local http = {}
 
--- A response from the parts the driver passes (see to_lua_parts in http_glue.rs).
+-- A response from the parts the driver passes (see to_lua_parts in modules/http/response.rs).
 local function build_response(status, rbody, err, code, dur, waiting, receiving, blocked, sending,
                               connecting, tls, looking_up, extra)
   return setmetatable({
@@ -142,7 +142,7 @@ local function http_call(what, method, url, body, params)
     error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 2)
   end
   local status, rbody, err, code, dur, waiting, receiving, blocked, sending, connecting, tls, looking_up, extra =
-    raw_yield(Y, OP_HTTP, method, url, body, params)
+    raw_yield(YIELD_MARK, OP_HTTP, method, url, body, params)
   if status == nil then error(rbody, 2) end
   return build_response(status, rbody, err, code, dur, waiting, receiving, blocked, sending,
                         connecting, tls, looking_up, extra)
@@ -185,15 +185,15 @@ end
 
 function http.cookieJar()
   return {
-    cookiesForURL = function(_, url) return E.jar_cookies(url) end,
-    set = function(_, url, name, value) E.jar_set(url, name, value) end,
-    clear = function(_, url) E.jar_clear(url) end,
+    cookiesForURL = function(_, url) return native.jar_cookies(url) end,
+    set = function(_, url, name, value) native.jar_set(url, name, value) end,
+    clear = function(_, url) native.jar_clear(url) end,
   }
 end
 
 -- http.expectedStatuses(200, 204, { min = 300, max = 399 }): which statuses count as
 -- expected (the `expected_response` tag and `http_req_failed`). The object is the flat list
--- lo1, hi1, lo2, hi2, ... that Rust reads (http_glue.rs, Expected).
+-- lo1, hi1, lo2, hi2, ... that Rust reads (modules/http/callback.rs, Expected).
 local Expected = {}
 function http.expectedStatuses(...)
   local bounds = setmetatable({}, Expected)
@@ -216,19 +216,19 @@ end
 -- nil or json.null: no callback (no `expected_response` tag, no `http_req_failed`).
 function http.setResponseCallback(cb)
   if cb == nil or cb == json.null or cb == false then
-    E.set_response_callback(false)
+    native.set_response_callback(false)
   elseif getmetatable(cb) == Expected then
-    E.set_response_callback(true, table.unpack(cb))
+    native.set_response_callback(true, table.unpack(cb))
   else
     error("http.setResponseCallback: expected http.expectedStatuses(...) or nil", 2)
   end
 end
 
 ---------------------------------------------------------------- k6/metrics
-local metric_add = E.metric_add -- an upvalue: a third cheaper than E's field each call
+local metric_add = native.metric_add -- an upvalue: a third cheaper than native's field each call
 local function metric_type(kind)
   local function new(name, is_time)
-    local id = E.metric_register(name, kind, is_time and true or false)
+    local id = native.metric_register(name, kind, is_time and true or false)
     local m = { name = name }
     -- Callable as m:add(v, tags) (Lua) and m.add(v, tags) (a JS line ported as is).
     m.add = function(a, b, c)
@@ -249,16 +249,16 @@ local metrics = {
 ---------------------------------------------------------------- k6/encoding, k6/crypto
 -- Byte strings in and out: k6's ArrayBuffer results ("binary", b64decode) are Lua strings.
 local encoding = {
-  b64encode = function(data, variant) return E.b64encode(data, variant) end,
-  b64decode = function(data, variant) return E.b64decode(data, variant) end,
+  b64encode = function(data, variant) return native.b64encode(data, variant) end,
+  b64decode = function(data, variant) return native.b64decode(data, variant) end,
 }
 
 local crypto = {
-  hmac = function(alg, secret, data, enc) return E.hmac(alg, secret, data, enc) end,
-  randomBytes = E.random_bytes,
+  hmac = function(alg, secret, data, enc) return native.hmac(alg, secret, data, enc) end,
+  randomBytes = native.random_bytes,
 }
 for _, alg in ipairs { "md5", "sha1", "sha256", "sha384", "sha512", "sha512_256" } do
-  crypto[alg] = function(data, enc) return E.hash(alg, data, enc) end
+  crypto[alg] = function(data, enc) return native.hash(alg, data, enc) end
 end
 -- createHash / createHMAC: update(data) any number of times, then digest(encoding). Both
 -- h:update(x) and h.update(x) (a JS line ported as is) work.
@@ -275,12 +275,12 @@ local function hasher(finish)
   return h
 end
 function crypto.createHash(alg)
-  E.hash(alg, "") -- an unknown algorithm fails here, as in k6
-  return hasher(function(data, enc) return E.hash(alg, data, enc) end)
+  native.hash(alg, "") -- an unknown algorithm fails here, as in k6
+  return hasher(function(data, enc) return native.hash(alg, data, enc) end)
 end
 function crypto.createHMAC(alg, secret)
-  E.hmac(alg, secret, "")
-  return hasher(function(data, enc) return E.hmac(alg, secret, data, enc) end)
+  native.hmac(alg, secret, "")
+  return hasher(function(data, enc) return native.hmac(alg, secret, data, enc) end)
 end
 
 ---------------------------------------------------------------- k6/execution
@@ -289,9 +289,9 @@ local function live(getter)
 end
 
 local execution = {
-  vu = live(E.exec_vu),
-  scenario = live(E.exec_scenario),
-  instance = live(E.exec_instance),
+  vu = live(native.exec_vu),
+  scenario = live(native.exec_scenario),
+  instance = live(native.exec_instance),
   test = {
     abort = function(msg)
       error({ __abort = msg == nil and "test aborted" or tostring(msg) }, 2)
@@ -307,7 +307,7 @@ local function log(level)
       local v = parts[i]
       parts[i] = type(v) == "table" and (pcall(json.encode, v) and json.encode(v) or tostring(v)) or tostring(v)
     end
-    E.log(level, table.concat(parts, " ", 1, parts.n))
+    native.log(level, table.concat(parts, " ", 1, parts.n))
   end
 end
 local console = { log = log("info"), info = log("info"), debug = log("debug"), warn = log("warn"), error = log("error") }
@@ -321,21 +321,21 @@ package.preload["k6/crypto"] = function() return crypto end
 package.preload["k6/encoding"] = function() return encoding end
 package.preload["json"] = function() return json end
 -- engine extensions (not k6): metric totals for integrity checks in teardown().
-package.preload["engine"] = function() return { metric = E.metric_value } end
+package.preload["engine"] = function() return { metric = native.metric_value } end
 
-math.random = E.random
-math.randomseed = E.random_seed
+math.random = native.random
+math.randomseed = native.random_seed
 
 sleep, check, group, fail = k6.sleep, k6.check, k6.group, k6.fail
 Counter, Gauge, Rate, Trend = metrics.Counter, metrics.Gauge, metrics.Rate, metrics.Trend
 _G.http, _G.json, _G.console = http, json, console
 JSON = { stringify = json.encode, parse = json.decode }
-Date = { now = E.now_ms }
-open = E.open
+Date = { now = native.now_ms }
+open = native.open
 
 -- __ENV: a scenario's `env` overrides the run's environment for that scenario's VUs.
 function __wrap_env(base)
-  local scenario_env = E.scenario_env
+  local scenario_env = native.scenario_env
   return setmetatable({}, {
     __index = function(_, k)
       local v = scenario_env(k)
@@ -346,7 +346,7 @@ function __wrap_env(base)
     __pairs = function()
       local merged = {}
       for k, v in pairs(base) do merged[k] = v end
-      for k, v in pairs(E.scenario_env_all() or {}) do merged[k] = v end
+      for k, v in pairs(native.scenario_env_all() or {}) do merged[k] = v end
       return next, merged, nil
     end,
   })
@@ -355,8 +355,8 @@ end
 -- __VU and __ITER belong to the VU that is running, so they are looked up, not stored.
 setmetatable(_G, {
   __index = function(_, k)
-    if k == "__VU" then return E.vu_id() end
-    if k == "__ITER" then return E.vu_iter() end
+    if k == "__VU" then return native.vu_id() end
+    if k == "__ITER" then return native.vu_iter() end
     return nil
   end,
 })

@@ -2,11 +2,12 @@
 //! (sleep, HTTP), and the factory that creates VUs on a worker.
 
 use super::context::{VuState, WorkerCtx};
-use super::error_text;
-use super::http_glue::{client_for, read_request, record, to_lua_parts, Prepared};
+use super::errors::error_text;
 use super::intent::{Intent, Reply};
+use super::modules::http::request::{read_request, Prepared};
+use super::modules::http::{client_for, metrics, response};
 use super::stack::Slot;
-use super::tags::custom_tags;
+use super::tag_cache;
 use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
 use crate::http::{Response, ResponseType};
 use mlua::thread::ThreadStatus;
@@ -119,10 +120,11 @@ impl Vu for LuaVu {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         );
         let ctx = self.shared.ctx.clone();
-        if !ctx.cfg.no_cookies_reset {
+        let http = &ctx.http().settings;
+        if !http.no_cookies_reset {
             st.jar.borrow_mut().clear();
         }
-        if ctx.cfg.policy == crate::http::ConnectionPolicy::PerIteration {
+        if http.policy == crate::http::ConnectionPolicy::PerIteration {
             // Dropping the pool closes its connections: the next iteration dials anew.
             st.client.borrow_mut().take();
         }
@@ -136,8 +138,7 @@ impl Vu for LuaVu {
         match result {
             Ok(_) => {
                 let b = ctx.cfg.builtins;
-                let tags =
-                    custom_tags(&ctx, Some(&st), None).expect("base tags need no Lua conversion");
+                let tags = tag_cache::base(&ctx, &st);
                 let mut buf = ctx.buffer.borrow_mut();
                 buf.add(b.iterations, tags, 1.0);
                 buf.add(
@@ -243,13 +244,13 @@ async fn drive(
 async fn exchange(sh: &Shared, st: &Rc<VuState>, mut p: Prepared) -> Response {
     if let Some(rt) = p.response_type {
         p.spec.response_type = rt;
-    } else if sh.ctx.cfg.discard_response_bodies {
+    } else if sh.ctx.http().settings.discard_response_bodies {
         p.spec.response_type = ResponseType::None;
     }
     let client = client_for(&sh.ctx, st);
     let mut hops = client.send(&p.spec, &st.jar).await;
     for hop in &hops {
-        record(&sh.ctx, st, hop, &p.user_tags, p.expected.as_ref());
+        metrics::record(&sh.ctx, st, hop, &p.user_tags, p.expected.as_ref());
     }
     hops.pop().expect("a request has at least one hop")
 }
@@ -281,7 +282,7 @@ async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table,
     let results = crate::exec::join_all(calls).await;
     let out = sh.lua.create_table().map_err(|e| e.to_string())?;
     for r in results {
-        let parts = to_lua_parts(&sh.lua, r).map_err(|e| e.to_string())?;
+        let parts = response::to_lua_parts(&sh.lua, r).map_err(|e| e.to_string())?;
         let list = sh
             .lua
             .create_sequence_from(parts)
@@ -313,8 +314,9 @@ impl VuFactory for LuaFactory {
 
     fn dropped(&self, scenario: &ScenarioRun, count: u64) {
         let ctx = &self.shared.ctx;
-        let mut buf = ctx.buffer.borrow_mut();
-        let tags = buf.tags(vec![("scenario".into(), scenario.name.clone())]);
-        buf.add(ctx.cfg.builtins.dropped_iterations, tags, count as f64);
+        let tags = tag_cache::exact(ctx, vec![("scenario".into(), scenario.name.clone())]);
+        ctx.buffer
+            .borrow_mut()
+            .add(ctx.cfg.builtins.dropped_iterations, tags, count as f64);
     }
 }

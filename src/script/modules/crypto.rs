@@ -1,10 +1,13 @@
-//! `k6/crypto` and `k6/encoding`: digests, HMAC, random bytes and base64, as pure functions
+//! `k6/crypto`: digests, HMAC and random bytes, as pure functions
 //! over byte strings. Lua strings carry binary data, so k6's ArrayBuffer results are
 //! strings of raw bytes here ("binary" output encoding).
 
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use super::with_rng;
+use crate::script::context::WorkerCtx;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use md5::Digest;
+use std::rc::Rc;
 
 /// A digest algorithm by k6's name.
 #[derive(Clone, Copy)]
@@ -104,42 +107,17 @@ fn hex_pair(b: u8) -> [u8; 2] {
     [DIGITS[(b >> 4) as usize], DIGITS[(b & 15) as usize]]
 }
 
-fn b64_engine(variant: &str) -> Result<&'static base64::engine::GeneralPurpose, String> {
-    Ok(match variant {
-        "" | "std" => &STANDARD,
-        "rawstd" => &STANDARD_NO_PAD,
-        "url" => &URL_SAFE,
-        "rawurl" => &URL_SAFE_NO_PAD,
-        other => {
-            return Err(format!(
-                "unsupported base64 encoding {other:?} (std, rawstd, url, rawurl)"
-            ))
-        }
-    })
-}
-
-/// `encoding.b64encode(data, variant)`.
-pub fn b64encode(data: &[u8], variant: &str) -> Result<String, String> {
-    Ok(b64_engine(variant)?.encode(data))
-}
-
-/// `encoding.b64decode(text, variant)`.
-pub fn b64decode(text: &[u8], variant: &str) -> Result<Vec<u8>, String> {
-    b64_engine(variant)?
-        .decode(text)
-        .map_err(|e| format!("b64decode: {e}"))
-}
-
-/// The `E.*` primitives behind the prelude's `k6/crypto` and `k6/encoding`.
-pub fn register(lua: &mlua::Lua, e: &mlua::Table) -> mlua::Result<()> {
-    use super::lua_err;
+/// `hash`, `hmac` and `random_bytes`.
+pub fn register(lua: &mlua::Lua, native: &mlua::Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()> {
+    use crate::script::errors::lua_err;
     use mlua::LuaString;
+    use rand::Rng;
     let text = |s: &Option<LuaString>, default: &str| {
         s.as_ref()
             .map(|s| s.to_string_lossy())
             .unwrap_or_else(|| default.to_string())
     };
-    e.set(
+    native.set(
         "hash",
         lua.create_function(
             move |lua, (alg, data, enc): (LuaString, LuaString, Option<LuaString>)| {
@@ -149,7 +127,7 @@ pub fn register(lua: &mlua::Lua, e: &mlua::Table) -> mlua::Result<()> {
             },
         )?,
     )?;
-    e.set(
+    native.set(
         "hmac",
         lua.create_function(
             move |lua,
@@ -170,23 +148,21 @@ pub fn register(lua: &mlua::Lua, e: &mlua::Table) -> mlua::Result<()> {
             },
         )?,
     )?;
-    e.set(
-        "b64encode",
-        lua.create_function(
-            move |lua, (data, variant): (LuaString, Option<LuaString>)| {
-                b64encode(&data.as_bytes(), &text(&variant, "std")).map_err(|m| lua_err(lua, m))
-            },
-        )?,
-    )?;
-    e.set(
-        "b64decode",
-        lua.create_function(
-            move |lua, (data, variant): (LuaString, Option<LuaString>)| {
-                let out = b64decode(&data.as_bytes(), &text(&variant, "std"))
-                    .map_err(|m| lua_err(lua, m))?;
-                lua.create_string(out)
-            },
-        )?,
+    let c = ctx.clone();
+    // k6/crypto's randomBytes: from the running VU's stream (repeatable under a seed).
+    native.set(
+        "random_bytes",
+        lua.create_function(move |lua, n: i64| {
+            if !(0..=1 << 20).contains(&n) {
+                return Err(lua_err(
+                    lua,
+                    format!("randomBytes: size {n} is out of range"),
+                ));
+            }
+            let mut bytes = vec![0u8; n as usize];
+            with_rng(&c, |rng| rng.fill(&mut bytes[..]));
+            lua.create_string(bytes)
+        })?,
     )?;
     Ok(())
 }
@@ -251,18 +227,5 @@ mod tests {
             )),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
         );
-    }
-
-    #[test]
-    fn base64_variants_round_trip() {
-        let data = b"\xfb\xff\x00hello?";
-        for v in ["std", "rawstd", "url", "rawurl"] {
-            let e = b64encode(data, v).unwrap();
-            assert_eq!(b64decode(e.as_bytes(), v).unwrap(), data);
-        }
-        assert_eq!(b64encode(b"hi?", "std").unwrap(), "aGk/");
-        assert_eq!(b64encode(b"hi?", "url").unwrap(), "aGk_");
-        assert_eq!(b64encode(b"h", "rawstd").unwrap(), "aA");
-        assert!(b64decode(b"!!", "std").is_err());
     }
 }

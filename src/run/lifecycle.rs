@@ -1,0 +1,74 @@
+//! The main thread's part of a run: a current-thread runtime for setup(), teardown() and
+//! handleSummary(), which run on the main state while the workers wait or are done.
+
+use super::prepare::Prepared;
+use crate::error::{Error, Result};
+use crate::script::hooks::Hook;
+use std::future::Future;
+use std::time::Duration;
+
+/// handleSummary gets as long as k6 gives it.
+const HANDLE_SUMMARY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The main thread's runtime (a LocalSet: Lua states are not `Send`).
+pub struct MainThread {
+    rt: tokio::runtime::Runtime,
+    local: tokio::task::LocalSet,
+}
+
+impl MainThread {
+    pub fn new() -> Result<MainThread> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::generic(format!("cannot start the main runtime: {e}")))?;
+        Ok(MainThread {
+            rt,
+            local: tokio::task::LocalSet::new(),
+        })
+    }
+
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.local.block_on(&self.rt, f)
+    }
+}
+
+/// Runs setup() unless disabled or undefined; its return value (null without one).
+pub fn setup(main: &MainThread, test: &Prepared) -> Result<serde_json::Value> {
+    if !test.plan.run_setup {
+        return Ok(serde_json::Value::Null);
+    }
+    let timeout = test.plan.options.setup_timeout;
+    main.block_on(test.main.call_hook(Hook::Setup, None, timeout))
+        .unwrap_or(Ok(serde_json::Value::Null))
+}
+
+/// Runs teardown(data) unless disabled or undefined; a failure is logged, as in k6.
+pub fn teardown(main: &MainThread, test: &Prepared, data: &serde_json::Value) {
+    if !test.plan.run_teardown {
+        return;
+    }
+    let timeout = test.plan.options.teardown_timeout;
+    if let Some(Err(e)) = main.block_on(test.main.call_hook(Hook::Teardown, Some(data), timeout)) {
+        eprintln!("ERRO  teardown: {e}");
+    }
+}
+
+/// Runs handleSummary(data) if defined: its outputs, or `None` to print the default summary
+/// (also when it fails, as in k6).
+pub fn handle_summary(
+    main: &MainThread,
+    test: &Prepared,
+    data: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    let hook = test
+        .main
+        .call_hook(Hook::HandleSummary, Some(data), HANDLE_SUMMARY_TIMEOUT);
+    match main.block_on(hook)? {
+        Ok(outputs) => Some(outputs),
+        Err(e) => {
+            eprintln!("ERRO  handleSummary: {e}");
+            None
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `engine run` and `engine inspect`. The files read in the order a run happens:
+//!
+//! - `plan.rs`: the flags checked, then one [`plan::RunPlan`] resolved from them, the
+//!   `K6_*` environment and the script's options.
+//! - `prepare.rs`: the in-process server, the metrics pipeline, the main Lua state (init
+//!   code runs once there), outputs and thresholds.
+//! - `limits.rs`: open-file limit and socket budgets.
+//! - `workers.rs`: worker threads, each with its own Lua state.
+//! - `lifecycle.rs`: the main thread's runtime; setup(), teardown(), handleSummary().
+//! - `signals.rs`: SIGINT/SIGTERM and aborting thresholds while the scenarios run.
+//! - `finish.rs`: summary, exports and the exit code.
+
+mod finish;
+mod lifecycle;
+mod limits;
+pub mod plan;
+mod prepare;
+mod signals;
+mod workers;
+
+use crate::cli::{InspectArgs, RunArgs};
+use crate::error::{ExitCode, Result};
+use crate::options;
+use crate::report;
+use lifecycle::MainThread;
+use signals::Ended;
+use std::sync::Arc;
+
+/// Runs a test; returns the exit code (0, or 99/105/108 as k6 would).
+pub fn run(args: RunArgs) -> Result<u8> {
+    let test = prepare::prepare(&args)?;
+    let workers = workers::start(&test)?;
+    let main = MainThread::new()?;
+    let setup_data = match lifecycle::setup(&main, &test) {
+        Ok(data) => Arc::new(data),
+        Err(e) => {
+            workers::cancel(workers);
+            return Err(e);
+        }
+    };
+    let plan = &test.plan;
+    if !plan.quiet && plan.summary {
+        let out = &mut std::io::stdout();
+        report::summary::banner(out, &plan.script, &plan.options, plan.segment, plan.workers);
+    }
+    test.agg.start_clock();
+    workers.start(Some(setup_data.clone()));
+    let progress = report::progress::Progress::start(test.run.clone(), &plan.options, plan.quiet);
+    let ended = main.block_on(signals::wait(
+        workers,
+        test.run.clone(),
+        &test.agg,
+        &test.thresholds,
+    ));
+    progress.stop();
+    test.agg.stop_clock();
+    if let Ended::Now = ended? {
+        // A second signal: nothing is worth waiting for, not even the server's or the
+        // workers' threads, which dropping `test` would join.
+        std::mem::forget(test);
+        return Ok(ExitCode::ExternalAbort as u8);
+    }
+    lifecycle::teardown(&main, &test, &setup_data);
+    finish::finish(test, &setup_data, &main)
+}
+
+/// `engine inspect`: the plan `engine run` would execute with the same flags, as JSON.
+pub fn inspect(args: InspectArgs) -> Result<u8> {
+    let plan = prepare::plan_only(&args.run)?;
+    let mut doc = plan.options.to_json();
+    if args.execution_requirements {
+        doc["maxVUs"] = plan.options.max_vus_in(plan.segment).into();
+        doc["executionSegment"] = plan.segment.to_string().into();
+        doc["totalDuration"] = options::duration::format(plan.options.max_duration()).into();
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).expect("JSON values serialise")
+    );
+    Ok(0)
+}

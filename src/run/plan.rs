@@ -1,0 +1,304 @@
+//! The resolved run plan: everything a run needs, resolved once from the command line, the
+//! `K6_*` environment and the script's `options` (precedence, lowest first: defaults <
+//! script < env < CLI; `options::consolidate` owns that order for the test's shape). `run`
+//! and `inspect` both start from it, and nothing re-reads a flag later.
+
+use super::limits;
+use crate::cli::RunArgs;
+use crate::error::{Error, Result};
+use crate::exec::Segment;
+use crate::http::{self, ConnectionPolicy};
+use crate::options::{self, ExecSettings, Plan, Stage};
+use crate::script::Script;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The command line, checked: every value that can be wrong without the script is rejected
+/// here, with the flag's name, before anything starts.
+pub struct Flags {
+    pub args: RunArgs,
+    pub segment: Segment,
+    /// The script's `__ENV`: the process environment (unless disabled), then `-e` pairs.
+    pub env: BTreeMap<String, String>,
+    /// The CLI tier of the test's shape.
+    exec: ExecSettings,
+    policy: ConnectionPolicy,
+    tls_ca_pem: Option<String>,
+    trend_stats: Option<Vec<String>>,
+}
+
+impl Flags {
+    pub fn read(args: &RunArgs) -> Result<Flags> {
+        if !args.script.is_file() {
+            return Err(Error::script(format!(
+                "cannot read script {}: no such file",
+                args.script.display()
+            )));
+        }
+        for (flag, x) in [
+            ("--time-scale", args.time_scale),
+            ("--vu-scale", args.vu_scale),
+        ] {
+            if !(x > 0.0 && x.is_finite()) {
+                return Err(Error::config(format!(
+                    "{flag} {x}: must be a positive number"
+                )));
+            }
+        }
+        let tls_ca_pem = match &args.tls_ca {
+            None => None,
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| Error::config(format!("--tls-ca {}: {e}", path.display())))?,
+            ),
+        };
+        Ok(Flags {
+            segment: execution_segment(args)?,
+            env: script_env(args)?,
+            exec: cli_settings(args)?,
+            policy: parse_policy(&args.connections)?,
+            tls_ca_pem,
+            trend_stats: args
+                .summary_trend_stats
+                .as_ref()
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect()),
+            args: args.clone(),
+        })
+    }
+
+    /// Points the script's TRACKING_URL and DASHBOARD_API_URL at the in-process server
+    /// (`--serve`); `-e` values given by the user still win.
+    pub fn point_at_server(&mut self, url: &str) {
+        for key in ["TRACKING_URL", "DASHBOARD_API_URL"] {
+            let prefix = format!("{key}=");
+            if !self.args.env.iter().any(|p| p.starts_with(&prefix)) {
+                self.env.insert(key.to_string(), url.to_string());
+            }
+        }
+    }
+}
+
+/// Everything a run needs, resolved.
+pub struct RunPlan {
+    pub script: PathBuf,
+    pub env: BTreeMap<String, String>,
+    pub seed: Option<u64>,
+    /// This process's share of the plan (`--execution-segment`).
+    pub segment: Segment,
+    pub workers: usize,
+    pub time_scale: f64,
+    /// Scenarios, thresholds and timeouts, scaled (`--time-scale`, `--vu-scale`).
+    pub options: Plan,
+    pub http: http::Settings,
+    /// Trend statistics of the summary and its exports.
+    pub trend_stats: Vec<String>,
+    /// `--out` specs, as given.
+    pub outputs: Vec<String>,
+    /// The reference funnel server runs in this process (`--serve`).
+    pub serve: bool,
+    pub quiet: bool,
+    pub summary: bool,
+    pub summary_export: Option<PathBuf>,
+    pub evaluate_thresholds: bool,
+    pub run_setup: bool,
+    pub run_teardown: bool,
+}
+
+impl RunPlan {
+    /// Resolves the plan from the checked flags and the script's options (read from its
+    /// main state, which has run the init code).
+    pub fn resolve(flags: Flags, script: &Script) -> Result<RunPlan> {
+        let Flags {
+            args,
+            segment,
+            env,
+            exec,
+            policy,
+            tls_ca_pem,
+            trend_stats,
+        } = flags;
+        let mut options = options::consolidate(&script.options()?, &env, exec)?;
+        options.scale(args.time_scale, args.vu_scale);
+        for sc in &options.scenarios {
+            if !script.defines(&sc.exec) {
+                let what = if sc.exec == "default" {
+                    "function default() is not defined".to_string()
+                } else {
+                    format!("exec function {:?} is not defined", sc.exec)
+                };
+                return Err(Error::config(format!(
+                    "scenario {}: {what} in {}",
+                    sc.name,
+                    args.script.display()
+                )));
+            }
+        }
+        let workers = args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let policy = if options.no_connection_reuse {
+            ConnectionPolicy::NoReuse
+        } else if options.no_vu_connection_reuse && policy != ConnectionPolicy::NoReuse {
+            ConnectionPolicy::PerIteration
+        } else {
+            policy
+        };
+        let max_connections = (policy == ConnectionPolicy::Shared)
+            .then(|| limits::connections_per_worker(args.max_connections, workers, args.serve));
+        let http = http::Settings {
+            policy,
+            user_agent: options.user_agent.clone(),
+            discard_response_bodies: options.discard_response_bodies,
+            no_cookies_reset: options.no_cookies_reset,
+            net: make_net(&args, &options.net, tls_ca_pem)?,
+            max_connections,
+        };
+        Ok(RunPlan {
+            script: args.script,
+            env,
+            seed: args.seed,
+            segment,
+            workers,
+            time_scale: args.time_scale,
+            trend_stats: trend_stats.unwrap_or_else(|| options.summary_trend_stats.clone()),
+            options,
+            http,
+            outputs: args.out,
+            serve: args.serve,
+            quiet: args.quiet,
+            summary: !args.no_summary,
+            summary_export: args.summary_export,
+            evaluate_thresholds: !args.no_thresholds,
+            run_setup: !args.no_setup,
+            run_teardown: !args.no_teardown,
+        })
+    }
+
+    /// The threshold expressions as written, per metric key (for outputs that list them).
+    pub fn threshold_texts(&self) -> BTreeMap<String, Vec<String>> {
+        self.options
+            .thresholds
+            .iter()
+            .map(|(k, v)| {
+                let texts = v
+                    .iter()
+                    .filter_map(|t| {
+                        t.as_str()
+                            .or_else(|| t.get("threshold")?.as_str())
+                            .map(String::from)
+                    })
+                    .collect();
+                (k.clone(), texts)
+            })
+            .collect()
+    }
+}
+
+/// The run's resolver and TLS settings: the script's options with the CLI flags on top.
+fn make_net(
+    args: &RunArgs,
+    opts: &options::NetOptions,
+    tls_ca_pem: Option<String>,
+) -> Result<Arc<http::Net>> {
+    let mut tls = opts.tls.clone();
+    tls.insecure_skip_verify |= args.insecure_skip_tls_verify;
+    if tls_ca_pem.is_some() {
+        tls.extra_ca_pem = tls_ca_pem;
+    }
+    let tls = http::Tls::new(tls).map_err(Error::config)?;
+    let resolver =
+        http::Resolver::new(opts.hosts.clone().into_iter().collect()).map_err(Error::config)?;
+    Ok(Arc::new(http::Net {
+        resolver,
+        tls,
+        h2c: opts.h2c || args.h2c,
+    }))
+}
+
+/// `--execution-segment`, checked against `--execution-segment-sequence` when both are given.
+fn execution_segment(args: &RunArgs) -> Result<Segment> {
+    let segment = match &args.execution_segment {
+        None => Segment::WHOLE,
+        Some(text) => {
+            Segment::parse(text).map_err(|e| Error::config(format!("--execution-segment: {e}")))?
+        }
+    };
+    if let Some(seq) = &args.execution_segment_sequence {
+        segment
+            .check_in_sequence(seq)
+            .map_err(|e| Error::config(format!("--execution-segment-sequence: {e}")))?;
+    }
+    Ok(segment)
+}
+
+/// The script's __ENV: the process environment (unless disabled), then `-e` pairs.
+fn script_env(args: &RunArgs) -> Result<BTreeMap<String, String>> {
+    let mut env: BTreeMap<String, String> = if args.include_system_env_vars {
+        std::env::vars().collect()
+    } else {
+        BTreeMap::new()
+    };
+    for pair in &args.env {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::config(format!("--env {pair:?}: expected KEY=VALUE")))?;
+        let valid = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::config(format!(
+                "--env {pair:?}: invalid variable name {k:?}"
+            )));
+        }
+        env.insert(k.to_string(), v.to_string());
+    }
+    Ok(env)
+}
+
+fn parse_policy(text: &str) -> Result<ConnectionPolicy> {
+    match text {
+        "shared" => Ok(ConnectionPolicy::Shared),
+        "per-vu" => Ok(ConnectionPolicy::PerVu),
+        "per-iteration" => Ok(ConnectionPolicy::PerIteration),
+        "per-request" => Ok(ConnectionPolicy::NoReuse),
+        other => Err(Error::config(format!(
+            "--connections {other:?}: expected shared, per-vu, per-iteration or per-request"
+        ))),
+    }
+}
+
+/// CLI values -> the CLI tier of the plan, with errors naming the flag.
+fn cli_settings(args: &RunArgs) -> Result<ExecSettings> {
+    let count = |flag: &str, v: &Option<String>| -> Result<Option<u64>> {
+        v.as_deref()
+            .map(|t| {
+                options::parse_count_text(t).map_err(|e| Error::config(format!("{flag}: {e}")))
+            })
+            .transpose()
+    };
+    let stages = if args.stages.is_empty() {
+        None
+    } else {
+        let parsed = args.stages.iter().map(|s| {
+            Stage::parse_cli(s).map_err(|e| Error::config(format!("--stage: {}", e.message)))
+        });
+        Some(parsed.collect::<Result<_>>()?)
+    };
+    Ok(ExecSettings {
+        vus: count("--vus", &args.vus)?,
+        duration: args
+            .duration
+            .as_deref()
+            .map(|d| {
+                options::duration::parse(d).map_err(|e| Error::config(format!("--duration: {e}")))
+            })
+            .transpose()?,
+        iterations: count("--iterations", &args.iterations)?,
+        stages,
+        scenarios: None,
+    })
+}
