@@ -198,7 +198,8 @@ pub async fn run_scenarios<F: VuFactory>(
                 run,
                 graceful_stop: s.graceful_stop,
             };
-            executors::run(&s.executor, sc, env)
+            s.executor
+                .run(sc, env)
                 .await
                 .map_err(|e| Error::script(format!("scenario {}: {e}", s.name)))
         }

@@ -5,10 +5,16 @@
 
 pub mod duration;
 mod net;
+pub mod reader;
 mod scenario;
+mod stage;
+mod values;
 
+pub use crate::exec::executors::ExecutorConfig;
 pub use net::NetOptions;
-pub use scenario::{ExecutorConfig, Scenario, Stage};
+pub use scenario::Scenario;
+pub use stage::Stage;
+pub use values::{count_value, duration_value, parse_count_text};
 
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -105,62 +111,7 @@ impl Plan {
         let mut scenarios = serde_json::Map::new();
         for s in &self.scenarios {
             let mut m = serde_json::Map::new();
-            m.insert("executor".into(), s.executor.name().into());
-            match &s.executor {
-                ExecutorConfig::SharedIterations {
-                    vus,
-                    iterations,
-                    max_duration,
-                }
-                | ExecutorConfig::PerVuIterations {
-                    vus,
-                    iterations,
-                    max_duration,
-                } => {
-                    m.insert("vus".into(), (*vus).into());
-                    m.insert("iterations".into(), (*iterations).into());
-                    m.insert("maxDuration".into(), d(*max_duration));
-                }
-                ExecutorConfig::ConstantVus { vus, duration: dur } => {
-                    m.insert("vus".into(), (*vus).into());
-                    m.insert("duration".into(), d(*dur));
-                }
-                ExecutorConfig::RampingVus {
-                    start_vus,
-                    stages,
-                    graceful_ramp_down,
-                } => {
-                    m.insert("startVUs".into(), (*start_vus).into());
-                    m.insert("stages".into(), stages_json(stages));
-                    m.insert("gracefulRampDown".into(), d(*graceful_ramp_down));
-                }
-                ExecutorConfig::ConstantArrivalRate {
-                    rate,
-                    time_unit,
-                    duration: dur,
-                    pre_allocated_vus,
-                    max_vus,
-                } => {
-                    m.insert("rate".into(), (*rate).into());
-                    m.insert("timeUnit".into(), d(*time_unit));
-                    m.insert("duration".into(), d(*dur));
-                    m.insert("preAllocatedVUs".into(), (*pre_allocated_vus).into());
-                    m.insert("maxVUs".into(), (*max_vus).into());
-                }
-                ExecutorConfig::RampingArrivalRate {
-                    start_rate,
-                    time_unit,
-                    stages,
-                    pre_allocated_vus,
-                    max_vus,
-                } => {
-                    m.insert("startRate".into(), (*start_rate).into());
-                    m.insert("timeUnit".into(), d(*time_unit));
-                    m.insert("stages".into(), stages_json(stages));
-                    m.insert("preAllocatedVUs".into(), (*pre_allocated_vus).into());
-                    m.insert("maxVUs".into(), (*max_vus).into());
-                }
-            }
+            s.executor.to_json(&mut m);
             m.insert("exec".into(), s.exec.clone().into());
             m.insert("startTime".into(), d(s.start_time));
             m.insert("gracefulStop".into(), d(s.graceful_stop));
@@ -199,13 +150,6 @@ impl Plan {
             .max()
             .unwrap_or_default()
     }
-}
-
-fn stages_json(stages: &[Stage]) -> Value {
-    stages
-        .iter()
-        .map(|x| serde_json::json!({"duration": duration::format(x.duration), "target": x.target}))
-        .collect()
 }
 
 /// Builds the plan. Precedence, lowest first: defaults < script `options` < `K6_*` env < CLI.
@@ -321,41 +265,6 @@ fn env_settings(env: &BTreeMap<String, String>) -> Result<ExecSettings> {
     })
 }
 
-/// Parses a VU or iteration count given as text: a non-negative integer.
-pub fn parse_count_text(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    if t.starts_with('-') {
-        return Err(format!("{t:?} must not be negative"));
-    }
-    t.parse::<u64>()
-        .map_err(|_| format!("{t:?} is not a whole number"))
-}
-
-pub(crate) fn count_value(v: &Value) -> Result<u64, String> {
-    match v {
-        Value::Number(n) => match n.as_u64() {
-            Some(c) => Ok(c),
-            None if n.as_f64().is_some_and(|f| f < 0.0) => Err(format!("{n} must not be negative")),
-            None => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 => Ok(f as u64),
-                _ => Err(format!("{n} is not a whole number")),
-            },
-        },
-        Value::String(s) => parse_count_text(s),
-        other => Err(format!("expected a number, got {other}")),
-    }
-}
-
-pub(crate) fn duration_value(v: &Value) -> Result<Duration, String> {
-    match v {
-        Value::String(s) => duration::parse(s),
-        Value::Number(n) => duration::parse(&n.to_string()),
-        other => Err(format!(
-            "expected a duration string like \"30s\", got {other}"
-        )),
-    }
-}
-
 fn parse_thresholds(v: Option<&Value>) -> Result<BTreeMap<String, Vec<Value>>> {
     let mut out = BTreeMap::new();
     let Some(v) = v else { return Ok(out) };
@@ -400,7 +309,7 @@ mod tests {
         assert_eq!(plan.scenarios.len(), 1);
         assert!(matches!(
             plan.scenarios[0].executor,
-            ExecutorConfig::ConstantVus { vus: 5, .. }
+            ExecutorConfig::ConstantVus(crate::exec::executors::ConstantVus { vus: 5, .. })
         ));
         assert_eq!(plan.shape_overridden_by, Some("cli"));
     }
@@ -415,11 +324,11 @@ mod tests {
         let plan = consolidate(&script, &env(), cli).unwrap();
         assert!(matches!(
             plan.scenarios[0].executor,
-            ExecutorConfig::SharedIterations {
+            ExecutorConfig::SharedIterations(crate::exec::executors::SharedIterations {
                 vus: 2,
                 iterations: 10,
                 ..
-            }
+            })
         ));
     }
 
@@ -435,7 +344,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             plan.scenarios[0].executor,
-            ExecutorConfig::ConstantVus { vus: 7, .. }
+            ExecutorConfig::ConstantVus(crate::exec::executors::ConstantVus { vus: 7, .. })
         ));
         let cli = ExecSettings {
             vus: Some(9),
@@ -444,7 +353,7 @@ mod tests {
         let plan = consolidate(&json!({"vus": 3, "duration": "5s"}), &e, cli).unwrap();
         assert!(matches!(
             plan.scenarios[0].executor,
-            ExecutorConfig::ConstantVus { vus: 9, .. }
+            ExecutorConfig::ConstantVus(crate::exec::executors::ConstantVus { vus: 9, .. })
         ));
     }
 
@@ -453,11 +362,11 @@ mod tests {
         let plan = consolidate(&json!({}), &env(), ExecSettings::default()).unwrap();
         assert!(matches!(
             plan.scenarios[0].executor,
-            ExecutorConfig::PerVuIterations {
+            ExecutorConfig::PerVuIterations(crate::exec::executors::PerVuIterations {
                 vus: 1,
                 iterations: 1,
                 ..
-            }
+            })
         ));
     }
 

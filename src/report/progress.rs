@@ -2,7 +2,7 @@
 //! one line for the run, then one bar per scenario, redrawn twice a second.
 
 use crate::exec::RunState;
-use crate::options::{duration, ExecutorConfig, Plan};
+use crate::options::{duration, Plan};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,7 +39,7 @@ impl Progress {
             .map(|s| Bar {
                 name: s.name.clone(),
                 start: s.start_time,
-                length: scheduled(&s.executor),
+                length: s.executor.scheduled(),
                 what: s.executor.name().to_string(),
             })
             .collect();
@@ -87,14 +87,6 @@ impl Progress {
             // The drawing thread only sleeps and prints; joining it cannot fail in practice.
             let _ = t.join();
         }
-    }
-}
-
-/// How long a scenario is scheduled to run, without its graceful periods.
-fn scheduled(e: &ExecutorConfig) -> Duration {
-    match e {
-        ExecutorConfig::RampingVus { stages, .. } => stages.iter().map(|s| s.duration).sum(),
-        other => other.max_duration(),
     }
 }
 

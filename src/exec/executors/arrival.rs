@@ -33,6 +33,35 @@ pub struct Pool {
     pub max: u64,
 }
 
+impl Pool {
+    /// Checks shared by the arrival-rate executors.
+    pub fn validate(&self, time_unit: Duration) -> Result<(), super::Invalid> {
+        if time_unit.is_zero() {
+            return Err(("timeUnit", "must be greater than 0".into()));
+        }
+        if self.max < self.pre_allocated {
+            let why = format!(
+                "must be at least preAllocatedVUs ({}), got {}",
+                self.pre_allocated, self.max
+            );
+            return Err(("maxVUs", why));
+        }
+        if self.max == 0 {
+            return Err(("maxVUs", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `s` for a one-second time unit, else the unit itself (k6 prints "10.00 iterations/s").
+pub fn rate_unit(unit: Duration) -> String {
+    if unit == Duration::from_secs(1) {
+        "s".into()
+    } else {
+        crate::options::duration::format(unit)
+    }
+}
+
 pub async fn run<F: VuFactory>(
     schedule: impl Schedule,
     pool: Pool,

@@ -1,22 +1,182 @@
-//! One file per executor. Each takes its typed config, the worker's segment and VU factory,
-//! and starts and stops iterations; the shared pieces live here.
+//! One file per executor, each holding its config (k6's options, typed), how it reads,
+//! checks and scales them, what it needs (VUs, time), how the banner and `inspect` show it,
+//! and its runner, behind the [`Executor`] trait. [`ExecutorConfig`] is the closed set of
+//! them, with one delegating `match`; the pieces the runners share live here.
 
 mod arrival;
 mod constant_arrival_rate;
 mod constant_vus;
-mod iterations;
+mod per_vu_iterations;
 mod ramping_arrival_rate;
 mod ramping_vus;
+mod shared_iterations;
+
+pub use constant_arrival_rate::ConstantArrivalRate;
+pub use constant_vus::ConstantVus;
+pub use per_vu_iterations::PerVuIterations;
+pub use ramping_arrival_rate::RampingArrivalRate;
+pub use ramping_vus::RampingVus;
+pub use shared_iterations::SharedIterations;
 
 use super::shutdown::{reached, RunState, Stop};
 use super::{ScenarioRun, Segment, VuFactory};
-use crate::options::ExecutorConfig;
+use crate::error::Result;
+use crate::options::duration;
+use crate::options::reader::ScenarioReader;
+use crate::options::Stage;
+use serde_json::{Map, Value};
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+/// k6's default gracefulStop and gracefulRampDown.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+/// k6's default maxDuration of the iteration-count executors.
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
+
+/// An option that fails a check, and why.
+pub type Invalid = (&'static str, String);
+
+/// One executor: its options and its runner.
+pub trait Executor: Sized {
+    /// k6's name, as in `executor = "constant-vus"`.
+    const NAME: &'static str;
+    /// Reads the executor's own options from a scenario's table.
+    fn parse(opts: &ScenarioReader) -> Result<Self>;
+    /// Checks the options together.
+    fn validate(&self) -> Result<(), Invalid>;
+    /// See [`crate::options::Plan::scale`]: durations divided by `time`, VU counts and
+    /// rates multiplied by `vus`.
+    fn scale(&mut self, time: f64, vus: f64);
+    /// The most VUs it can have at once (whole plan, before any segment's share).
+    fn max_vus(&self) -> u64;
+    /// Scheduled duration without the graceful stop (gracefulRampDown included).
+    fn max_duration(&self) -> Duration;
+    /// How long it is scheduled to run, without any graceful period (progress bars).
+    fn scheduled(&self) -> Duration {
+        self.max_duration()
+    }
+    /// One line like k6's scenario banner (the caller closes the parenthesis).
+    fn describe(&self) -> String;
+    /// Its options in k6's names, as `engine inspect` prints them.
+    fn to_json(&self, out: &mut Map<String, Value>);
+    /// Runs this worker's share of the scenario to its end.
+    fn run<F: VuFactory>(
+        &self,
+        sc: Rc<ScenarioRun>,
+        env: ExecEnv<'_, F>,
+    ) -> impl Future<Output = Result<(), String>>;
+}
+
+/// Every executor the engine has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecutorConfig {
+    SharedIterations(SharedIterations),
+    PerVuIterations(PerVuIterations),
+    ConstantVus(ConstantVus),
+    RampingVus(RampingVus),
+    ConstantArrivalRate(ConstantArrivalRate),
+    RampingArrivalRate(RampingArrivalRate),
+}
+
+/// The one delegating match: `$body` runs with `$e` bound to the executor inside.
+macro_rules! each {
+    ($self:expr, $e:ident => $body:expr) => {
+        match $self {
+            ExecutorConfig::SharedIterations($e) => $body,
+            ExecutorConfig::PerVuIterations($e) => $body,
+            ExecutorConfig::ConstantVus($e) => $body,
+            ExecutorConfig::RampingVus($e) => $body,
+            ExecutorConfig::ConstantArrivalRate($e) => $body,
+            ExecutorConfig::RampingArrivalRate($e) => $body,
+        }
+    };
+}
+
+fn name_of<E: Executor>(_: &E) -> &'static str {
+    E::NAME
+}
+
+impl ExecutorConfig {
+    /// Reads the executor named `name`; `None` when no executor has that name.
+    pub fn parse(name: &str, opts: &ScenarioReader) -> Result<Option<ExecutorConfig>> {
+        fn read<E: Executor>(
+            opts: &ScenarioReader,
+            wrap: fn(E) -> ExecutorConfig,
+        ) -> Result<Option<ExecutorConfig>> {
+            E::parse(opts).map(|e| Some(wrap(e)))
+        }
+        match name {
+            SharedIterations::NAME => read(opts, ExecutorConfig::SharedIterations),
+            PerVuIterations::NAME => read(opts, ExecutorConfig::PerVuIterations),
+            ConstantVus::NAME => read(opts, ExecutorConfig::ConstantVus),
+            RampingVus::NAME => read(opts, ExecutorConfig::RampingVus),
+            ConstantArrivalRate::NAME => read(opts, ExecutorConfig::ConstantArrivalRate),
+            RampingArrivalRate::NAME => read(opts, ExecutorConfig::RampingArrivalRate),
+            _ => Ok(None),
+        }
+    }
+
+    /// k6's executor name.
+    pub fn name(&self) -> &'static str {
+        each!(self, e => name_of(e))
+    }
+
+    pub fn validate(&self) -> Result<(), Invalid> {
+        each!(self, e => e.validate())
+    }
+
+    pub fn scale(&mut self, time: f64, vus: f64) {
+        each!(self, e => e.scale(time, vus))
+    }
+
+    pub fn max_vus(&self) -> u64 {
+        each!(self, e => e.max_vus())
+    }
+
+    pub fn max_duration(&self) -> Duration {
+        each!(self, e => e.max_duration())
+    }
+
+    pub fn scheduled(&self) -> Duration {
+        each!(self, e => e.scheduled())
+    }
+
+    pub fn describe(&self) -> String {
+        each!(self, e => e.describe())
+    }
+
+    pub fn to_json(&self, out: &mut Map<String, Value>) {
+        out.insert("executor".into(), self.name().into());
+        each!(self, e => e.to_json(out))
+    }
+
+    /// Runs one scenario on this worker to its end.
+    pub async fn run<F: VuFactory>(
+        &self,
+        sc: Rc<ScenarioRun>,
+        env: ExecEnv<'_, F>,
+    ) -> Result<(), String> {
+        sc.started.set(Some(std::time::Instant::now()));
+        each!(self, e => e.run(sc, env).await)
+    }
+}
+
+/// A duration in k6's notation, as JSON.
+fn duration_json(d: Duration) -> Value {
+    Value::String(duration::format(d))
+}
+
+/// Multiplies a VU count or rate by `factor`, keeping at least 1 where there was one.
+fn scale_count(x: &mut u64, factor: f64) {
+    if *x > 0 {
+        *x = ((*x as f64) * factor).round().max(1.0) as u64;
+    }
+}
 
 /// How long running iterations get after the first Ctrl-C.
 pub const SIGNAL_GRACE: Duration = Duration::from_secs(3);
@@ -42,67 +202,6 @@ impl<F: VuFactory> ExecEnv<'_, F> {
     }
 }
 
-/// Runs one scenario on this worker to its end.
-pub async fn run<F: VuFactory>(
-    cfg: &ExecutorConfig,
-    sc: Rc<ScenarioRun>,
-    env: ExecEnv<'_, F>,
-) -> Result<(), String> {
-    sc.started.set(Some(std::time::Instant::now()));
-    match cfg {
-        ExecutorConfig::ConstantVus { vus, duration } => {
-            constant_vus::run(*vus, *duration, sc, env).await
-        }
-        ExecutorConfig::SharedIterations {
-            vus,
-            iterations,
-            max_duration,
-        } => iterations::run_shared(*vus, *iterations, *max_duration, sc, env).await,
-        ExecutorConfig::PerVuIterations {
-            vus,
-            iterations,
-            max_duration,
-        } => iterations::run_per_vu(*vus, *iterations, *max_duration, sc, env).await,
-        ExecutorConfig::RampingVus {
-            start_vus,
-            stages,
-            graceful_ramp_down,
-        } => ramping_vus::run(*start_vus, stages, *graceful_ramp_down, sc, env).await,
-        ExecutorConfig::ConstantArrivalRate {
-            rate,
-            time_unit,
-            duration,
-            pre_allocated_vus,
-            max_vus,
-        } => {
-            let schedule = constant_arrival_rate::Constant {
-                rate: *rate,
-                time_unit: *time_unit,
-                duration: *duration,
-            };
-            let pool = arrival::Pool {
-                pre_allocated: *pre_allocated_vus,
-                max: *max_vus,
-            };
-            arrival::run(schedule, pool, sc, env).await
-        }
-        ExecutorConfig::RampingArrivalRate {
-            start_rate,
-            time_unit,
-            stages,
-            pre_allocated_vus,
-            max_vus,
-        } => {
-            let schedule = ramping_arrival_rate::Ramping::new(*start_rate, *time_unit, stages);
-            let pool = arrival::Pool {
-                pre_allocated: *pre_allocated_vus,
-                max: *max_vus,
-            };
-            arrival::run(schedule, pool, sc, env).await
-        }
-    }
-}
-
 /// Waits for VU loops to end by themselves until `hard_deadline`, then interrupts the rest.
 /// A first Ctrl-C shortens the wait to [`SIGNAL_GRACE`]; a hard stop ends it at once.
 pub async fn finish(mut tasks: JoinSet<()>, hard_deadline: Instant, run: &RunState) {
@@ -124,4 +223,19 @@ pub async fn sleep_or_stop(deadline: Instant, run: &RunState) {
         _ = tokio::time::sleep_until(deadline) => {}
         _ = reached(&mut stop, Stop::Graceful) => {}
     }
+}
+
+/// Scales a ramp: targets are load (VUs or rates), durations are time.
+fn scale_stages(stages: &mut [Stage], time: f64, vus: f64) {
+    for st in stages {
+        scale_count(&mut st.target, vus);
+        st.duration = st.duration.div_f64(time);
+    }
+}
+
+fn stages_json(stages: &[Stage]) -> Value {
+    stages
+        .iter()
+        .map(|x| serde_json::json!({"duration": duration::format(x.duration), "target": x.target}))
+        .collect()
 }

@@ -4,9 +4,107 @@
 //! Iteration `i` (0-based) starts when the integral of the rate reaches `i + 1`, as in k6: a
 //! ramp from 0 starts its first iteration once one whole iteration has "arrived".
 
-use super::arrival::Schedule;
+use super::arrival::{self, Pool, Schedule};
+use super::{duration_json, scale_count, scale_stages, stages_json, ExecEnv, Executor, Invalid};
+use crate::error::Result;
+use crate::exec::{ScenarioRun, VuFactory};
+use crate::options::duration;
+use crate::options::reader::ScenarioReader;
 use crate::options::Stage;
+use serde_json::{Map, Value};
+use std::rc::Rc;
 use std::time::Duration;
+
+/// From `startRate` through `stages` (targets in iterations per `timeUnit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RampingArrivalRate {
+    pub start_rate: u64,
+    pub time_unit: Duration,
+    pub stages: Vec<Stage>,
+    pub pre_allocated_vus: u64,
+    pub max_vus: u64,
+}
+
+impl Executor for RampingArrivalRate {
+    const NAME: &'static str = "ramping-arrival-rate";
+
+    fn parse(opts: &ScenarioReader) -> Result<Self> {
+        let pre_allocated_vus = opts.count("preAllocatedVUs", None)?;
+        Ok(RampingArrivalRate {
+            start_rate: opts.count("startRate", Some(0))?,
+            time_unit: opts.duration("timeUnit", Some(Duration::from_secs(1)))?,
+            stages: opts.stages("stages")?,
+            pre_allocated_vus,
+            max_vus: opts.count("maxVUs", Some(pre_allocated_vus))?,
+        })
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.stages.is_empty() {
+            return Err(("stages", "at least one stage is required".into()));
+        }
+        if self.stages.iter().all(|s| s.duration.is_zero()) {
+            return Err(("stages", "the stages must last longer than 0s".into()));
+        }
+        self.pool().validate(self.time_unit)
+    }
+
+    // As constant-arrival-rate: rates are load, timeUnit is time.
+    fn scale(&mut self, time: f64, vus: f64) {
+        scale_count(&mut self.start_rate, vus);
+        self.time_unit = self.time_unit.div_f64(time);
+        scale_stages(&mut self.stages, time, vus);
+        scale_count(&mut self.pre_allocated_vus, vus);
+        scale_count(&mut self.max_vus, vus);
+    }
+
+    fn max_vus(&self) -> u64 {
+        self.max_vus
+    }
+
+    fn max_duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    fn describe(&self) -> String {
+        let peak = self.stages.iter().map(|s| s.target).max().unwrap_or(0);
+        format!(
+            "Up to {}.00 iterations/{} for {} over {} stages (maxVUs: {}-{}",
+            peak.max(self.start_rate),
+            arrival::rate_unit(self.time_unit),
+            duration::format(self.max_duration()),
+            self.stages.len(),
+            self.pre_allocated_vus,
+            self.max_vus
+        )
+    }
+
+    fn to_json(&self, out: &mut Map<String, Value>) {
+        out.insert("startRate".into(), self.start_rate.into());
+        out.insert("timeUnit".into(), duration_json(self.time_unit));
+        out.insert("stages".into(), stages_json(&self.stages));
+        out.insert("preAllocatedVUs".into(), self.pre_allocated_vus.into());
+        out.insert("maxVUs".into(), self.max_vus.into());
+    }
+
+    async fn run<F: VuFactory>(
+        &self,
+        sc: Rc<ScenarioRun>,
+        env: ExecEnv<'_, F>,
+    ) -> Result<(), String> {
+        let schedule = Ramping::new(self.start_rate, self.time_unit, &self.stages);
+        arrival::run(schedule, self.pool(), sc, env).await
+    }
+}
+
+impl RampingArrivalRate {
+    fn pool(&self) -> Pool {
+        Pool {
+            pre_allocated: self.pre_allocated_vus,
+            max: self.max_vus,
+        }
+    }
+}
 
 /// A stage as rates per second, with the iterations that arrived before it.
 struct Piece {

@@ -1,15 +1,100 @@
 //! `ramping-vus`: the VU count follows linear stages; VUs removed on a ramp-down finish their
 //! iteration within `gracefulRampDown`, then are interrupted.
 
-use super::{finish, ExecEnv};
+use super::{
+    duration_json, finish, scale_count, scale_stages, stages_json, ExecEnv, Executor, Invalid,
+    DEFAULT_GRACE,
+};
+use crate::error::Result;
 use crate::exec::vu_task::VuTask;
 use crate::exec::{ScenarioRun, Vu, VuFactory};
+use crate::options::duration;
+use crate::options::reader::ScenarioReader;
 use crate::options::Stage;
+use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+/// From `startVUs` through `stages`; removed VUs get `gracefulRampDown`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RampingVus {
+    pub start_vus: u64,
+    pub stages: Vec<Stage>,
+    pub graceful_ramp_down: Duration,
+}
+
+impl Executor for RampingVus {
+    const NAME: &'static str = "ramping-vus";
+
+    fn parse(opts: &ScenarioReader) -> Result<Self> {
+        Ok(RampingVus {
+            start_vus: opts.count("startVUs", Some(1))?,
+            stages: opts.stages("stages")?,
+            graceful_ramp_down: opts.duration("gracefulRampDown", Some(DEFAULT_GRACE))?,
+        })
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.stages.is_empty() {
+            return Err(("stages", "at least one stage is required".into()));
+        }
+        Ok(())
+    }
+
+    fn scale(&mut self, time: f64, vus: f64) {
+        scale_count(&mut self.start_vus, vus);
+        scale_stages(&mut self.stages, time, vus);
+        self.graceful_ramp_down = self.graceful_ramp_down.div_f64(time);
+    }
+
+    fn max_vus(&self) -> u64 {
+        self.stages
+            .iter()
+            .map(|s| s.target)
+            .max()
+            .unwrap_or(0)
+            .max(self.start_vus)
+    }
+
+    fn max_duration(&self) -> Duration {
+        self.scheduled() + self.graceful_ramp_down
+    }
+
+    fn scheduled(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Up to {} looping VUs for {} over {} stages (gracefulRampDown: {}",
+            self.max_vus(),
+            duration::format(self.scheduled()),
+            self.stages.len(),
+            duration::format(self.graceful_ramp_down)
+        )
+    }
+
+    fn to_json(&self, out: &mut Map<String, Value>) {
+        out.insert("startVUs".into(), self.start_vus.into());
+        out.insert("stages".into(), stages_json(&self.stages));
+        out.insert(
+            "gracefulRampDown".into(),
+            duration_json(self.graceful_ramp_down),
+        );
+    }
+
+    async fn run<F: VuFactory>(
+        &self,
+        sc: Rc<ScenarioRun>,
+        env: ExecEnv<'_, F>,
+    ) -> Result<(), String> {
+        let max = self.max_vus();
+        drive(self, max, sc, env).await
+    }
+}
 
 /// How often the controller re-reads the target (VU changes land within this).
 const TICK: Duration = Duration::from_millis(10);
@@ -39,19 +124,15 @@ struct Slot<V> {
     unwanted_since: Option<Instant>,
 }
 
-pub async fn run<F: VuFactory>(
-    start_vus: u64,
-    stages: &[Stage],
-    graceful_ramp_down: Duration,
+/// Starts and stops VUs every [`TICK`] to follow the target.
+async fn drive<F: VuFactory>(
+    cfg: &RampingVus,
+    max: u64,
     sc: Rc<ScenarioRun>,
     env: ExecEnv<'_, F>,
 ) -> Result<(), String> {
-    let max = stages
-        .iter()
-        .map(|s| s.target)
-        .max()
-        .unwrap_or(0)
-        .max(start_vus);
+    let (start_vus, stages, graceful_ramp_down) =
+        (cfg.start_vus, &cfg.stages[..], cfg.graceful_ramp_down);
     let owned = env.segment.owned_ids(max);
     let total: Duration = stages.iter().map(|s| s.duration).sum();
     let start = Instant::now();
