@@ -11,6 +11,9 @@ mod stack;
 mod tag_cache;
 pub mod vu;
 
+#[cfg(test)]
+mod tests;
+
 pub use context::{ScriptConfig, WorkerCtx};
 use errors::first_line;
 pub use errors::{error_text, lua_err};

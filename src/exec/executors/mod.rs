@@ -239,3 +239,6 @@ fn stages_json(stages: &[Stage]) -> Value {
         .map(|x| serde_json::json!({"duration": duration::format(x.duration), "target": x.target}))
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

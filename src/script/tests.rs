@@ -1,0 +1,404 @@
+//! The Lua side in-process, at its seam: a real Lua state with the prelude and the k6
+//! modules, one VU running one iteration at a time, and the samples it recorded read back
+//! from the metric channel with their tags. HTTP goes to a small server on 127.0.0.1 that
+//! answers every request the same way.
+
+use super::*;
+use crate::exec::{Outcome, RunState, ScenarioRun, Vu, VuFactory};
+use crate::http::{ConnectionPolicy, Net, Resolver, Tls, TlsOptions};
+use crate::metrics::{Builtins, Registry, VuGauges};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One recorded sample: metric name, its tags (sorted), value.
+type Recorded = (String, Vec<(String, String)>, f64);
+
+struct Harness {
+    script: Script,
+    rx: crossbeam_channel::Receiver<Vec<Sample>>,
+    interner: Arc<TagInterner>,
+    registry: Arc<Registry>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Loads `source` as `t.lua` and connects it, as a worker does.
+    fn load(source: &str) -> Result<Harness> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.lua");
+        std::fs::write(&path, source).expect("write script");
+        let registry = Arc::new(Registry::default());
+        let builtins = Builtins::register(&registry);
+        let interner = Arc::new(TagInterner::default());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let cfg = ScriptConfig {
+            script_path: path,
+            env: vec![("TARGET".into(), "here".into())],
+            seed: Some(7),
+            registry: registry.clone(),
+            builtins,
+            run: RunState::new(Arc::new(VuGauges::default())),
+            started: std::time::Instant::now(),
+            stamp_samples: false,
+            time_scale: 1.0,
+            snapshots: None,
+        };
+        let script = Script::load(cfg, tx, interner.clone(), 0)?;
+        script.connect(crate::http::Settings {
+            policy: ConnectionPolicy::Shared,
+            user_agent: "engine-test".into(),
+            discard_response_bodies: false,
+            no_cookies_reset: false,
+            net: Arc::new(Net {
+                resolver: Resolver::new(Default::default()).expect("resolver"),
+                tls: Tls::new(TlsOptions::default()).expect("tls"),
+                h2c: false,
+            }),
+            max_connections: None,
+        })?;
+        Ok(Harness {
+            script,
+            rx,
+            interner,
+            registry,
+            _dir: dir,
+        })
+    }
+
+    /// Runs `iterations` iterations of `default` on VU 1 of scenario `s` (tagged team=a).
+    fn iterate(&self, iterations: usize) -> Vec<Outcome> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let factory = self
+                .script
+                .vu_factory(&["default"], &serde_json::json!({"token": "x"}))
+                .expect("factory");
+            let sc = ScenarioRun {
+                index: 0,
+                name: "s".into(),
+                executor: "shared-iterations",
+                exec: "default".into(),
+                tags: vec![("team".into(), "a".into())],
+                env: Vec::new(),
+                iterations_in_test: Arc::new(AtomicU64::new(0)),
+                warned_short_of_vus: Arc::default(),
+                vu_offset: 0,
+                started: Cell::new(None),
+            };
+            let mut vu = factory.create(1, &sc).expect("VU");
+            let mut out = Vec::new();
+            for _ in 0..iterations {
+                out.push(vu.iterate(&sc).await);
+            }
+            out
+        })
+    }
+
+    /// Every sample recorded so far.
+    fn samples(&self) -> Vec<Recorded> {
+        self.script.flush_metrics();
+        let mut out = Vec::new();
+        while let Ok(batch) = self.rx.try_recv() {
+            for s in batch {
+                let name = self.registry.def(s.metric).name.clone();
+                out.push((name, (*self.interner.get(s.tags)).clone(), s.value));
+            }
+        }
+        out
+    }
+
+    /// Samples of one metric (drains the channel, as [`Harness::samples`] does).
+    fn of(&self, metric: &str) -> Vec<(Vec<(String, String)>, f64)> {
+        self.samples()
+            .into_iter()
+            .filter(|s| s.0 == metric)
+            .map(|s| (s.1, s.2))
+            .collect()
+    }
+
+    /// A global the script set, as text.
+    fn global(&self, name: &str) -> String {
+        let v: mlua::Value = self.script.lua.globals().get(name).expect("global");
+        errors::first_line(&v.to_string().unwrap_or_default())
+    }
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn checks_record_one_sample_each_with_the_vu_base_tags() {
+    let h = Harness::load(
+        r#"
+function default()
+  check(1, { ["is one"] = function(v) return v == 1 end, ["is two"] = function(v) return v == 2 end })
+  check(nil, { ["tagged"] = true }, { kind = "x" })
+end"#,
+    )
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    let mut checks = h.of("checks");
+    checks.sort_by(|a, b| a.0.cmp(&b.0));
+    let base = [("group", ""), ("scenario", "s"), ("team", "a")];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut t = base.to_vec();
+        t.extend_from_slice(extra);
+        tags(&t)
+    };
+    assert_eq!(
+        checks,
+        vec![
+            (with(&[("check", "is one")]), 1.0),
+            (with(&[("check", "is two")]), 0.0),
+            (with(&[("check", "tagged"), ("kind", "x")]), 1.0),
+        ]
+    );
+}
+
+#[test]
+fn groups_nest_their_path_into_tags_and_time_themselves() {
+    let h = Harness::load(
+        r#"
+function default()
+  group("a", function()
+    group("b", function() check(true, { inner = true }) end)
+  end)
+  check(true, { outer = true })
+end"#,
+    )
+    .unwrap();
+    h.iterate(1);
+    let samples = h.samples();
+    let group_of = |metric: &str, check: Option<&str>| -> Vec<String> {
+        samples
+            .iter()
+            .filter(|s| s.0 == metric)
+            .filter(|s| check.is_none_or(|c| s.1.iter().any(|t| t.0 == "check" && t.1 == c)))
+            .filter_map(|s| s.1.iter().find(|t| t.0 == "group").map(|t| t.1.clone()))
+            .collect()
+    };
+    assert_eq!(group_of("checks", Some("inner")), vec!["::a::b"]);
+    assert_eq!(group_of("checks", Some("outer")), vec![""]);
+    assert_eq!(group_of("group_duration", None), vec!["::a::b", "::a"]);
+    assert_eq!(group_of("iterations", None), vec![""]);
+}
+
+#[test]
+fn custom_metrics_add_with_merged_tags_and_refuse_bad_values() {
+    let h = Harness::load(
+        r#"
+local c = Counter("jobs")
+local r = Rate("ok_rate")
+local t = Trend("lat", true)
+function default()
+  c:add(2, { step = "one" })
+  c.add(3)
+  r:add(true)
+  r:add(false)
+  t:add("12.5")
+  local ok, e = pcall(function() c:add(nil) end)
+  bad_value = e
+  ok, e = pcall(function() Counter("late") end)
+  late_metric = e
+end"#,
+    )
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    let samples = h.samples();
+    let values =
+        |m: &str| -> Vec<f64> { samples.iter().filter(|s| s.0 == m).map(|s| s.2).collect() };
+    assert_eq!(values("jobs"), vec![2.0, 3.0]);
+    assert_eq!(values("ok_rate"), vec![1.0, 0.0]);
+    assert_eq!(values("lat"), vec![12.5]);
+    let first_jobs = samples.iter().find(|s| s.0 == "jobs").unwrap();
+    assert!(first_jobs.1.contains(&("step".into(), "one".into())));
+    assert!(first_jobs.1.contains(&("team".into(), "a".into())));
+    assert!(
+        h.global("bad_value")
+            .contains("t.lua:11: metric add: value is nil"),
+        "{}",
+        h.global("bad_value")
+    );
+    assert!(h
+        .global("late_metric")
+        .contains("custom metrics must be created in init code"));
+}
+
+#[test]
+fn errors_fail_the_iteration_and_abort_stops_the_test() {
+    let h = Harness::load(
+        r#"
+local n = 0
+function default()
+  n = n + 1
+  if n == 1 then error("boom") end
+  if n == 2 then require("k6/execution").test.abort("enough") end
+end"#,
+    )
+    .unwrap();
+    let out = h.iterate(3);
+    assert_eq!(
+        out,
+        vec![
+            Outcome::Failed,
+            Outcome::Aborted("enough".into()),
+            Outcome::Completed
+        ]
+    );
+    // Only the completed iteration is counted in `iterations`.
+    assert_eq!(h.of("iterations").len(), 1);
+}
+
+#[test]
+fn vu_code_primitives_refuse_init_code_and_init_errors_name_the_line() {
+    let e = Harness::load("http.get('http://127.0.0.1:1/')")
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("can only be called in VU code"),
+        "{}",
+        e.message
+    );
+    let e = Harness::load("local x = 1\nlocal y = nil + x")
+        .err()
+        .unwrap();
+    assert!(e.message.contains("t.lua:2:"), "{}", e.message);
+    assert_eq!(e.code, crate::error::ExitCode::ScriptException);
+    let e = Harness::load("function default() group('a::b', function() end) end").unwrap();
+    assert_eq!(e.iterate(1), vec![Outcome::Failed]);
+}
+
+#[test]
+fn env_setup_data_vu_and_iter_are_visible() {
+    let h = Harness::load(
+        r#"
+function default(data)
+  seen = string.format("%s %s %d %d", __ENV.TARGET, data.token, __VU, __ITER)
+end"#,
+    )
+    .unwrap();
+    h.iterate(2);
+    assert_eq!(h.global("seen"), "here x 1 1");
+}
+
+/// A server on 127.0.0.1 that answers every request with `response`; counts requests.
+fn canned_server(response: &'static str) -> (String, Arc<AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = conn.read(&mut chunk) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    // Requests in these tests have no body.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        if conn.write_all(response.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn http_params_tags_and_lazy_response_fields() {
+    let (url, count) = canned_server(
+        "HTTP/1.1 201 Created\r\nContent-Length: 13\r\nX-Test: yes\r\nX-Test: again\r\n\
+         Set-Cookie: sid=abc; Path=/\r\n\r\n{\"a\":{\"b\":7}}",
+    );
+    let h = Harness::load(&format!(
+        r#"
+function default()
+  local res = http.get("{url}/items/42", {{ tags = {{ name = "item" }}, headers = {{ ["X-Req"] = 1 }}, timeout = "5s" }})
+  got = string.format("%d %s %s %s %d %s %s", res.status, res.status_text, res.headers["X-Test"],
+    res.cookies.sid[1].value, res:json("a.b"), res.request.method, res.proto)
+end"#
+    ))
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        h.global("got"),
+        "201 201 Created yes, again abc 7 GET HTTP/1.1"
+    );
+    let samples = h.samples();
+    let of = |m: &str| -> Vec<(Vec<(String, String)>, f64)> {
+        samples
+            .iter()
+            .filter(|s| s.0 == m)
+            .map(|s| (s.1.clone(), s.2))
+            .collect()
+    };
+    let reqs = of("http_reqs");
+    assert_eq!(reqs.len(), 1);
+    let t = &reqs[0].0;
+    for pair in [
+        ("name", "item"),
+        ("url", "item"),
+        ("method", "GET"),
+        ("status", "201"),
+        ("expected_response", "true"),
+        ("scenario", "s"),
+    ] {
+        assert!(
+            t.contains(&(pair.0.into(), pair.1.into())),
+            "{pair:?} in {t:?}"
+        );
+    }
+    assert_eq!(of("http_req_failed"), vec![(t.clone(), 0.0)]);
+}
+
+#[test]
+fn bad_request_arguments_raise_at_the_script_line() {
+    let h = Harness::load(
+        r#"
+function default()
+  local ok, e = pcall(function() http.request("GE T", "http://127.0.0.1:1/") end)
+  bad_method = e
+  ok, e = pcall(function() http.get("http://127.0.0.1:1/", { timeout = "soon" }) end)
+  bad_timeout = e
+  ok, e = pcall(function() http.get("http://127.0.0.1:1/", { headers = { ["X-A"] = {} } }) end)
+  bad_header = e
+  ok, e = pcall(function() http.get("http://127.0.0.1:1/", { responseType = "xml" }) end)
+  bad_type = e
+end"#,
+    )
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    assert!(
+        h.global("bad_method").contains("t.lua:3:"),
+        "{}",
+        h.global("bad_method")
+    );
+    assert!(h.global("bad_method").contains("invalid method"));
+    assert!(h.global("bad_timeout").contains("params.timeout"));
+    assert!(h.global("bad_header").contains("params.headers"));
+    assert!(h.global("bad_type").contains("params.responseType"));
+    assert!(h.of("http_reqs").is_empty(), "nothing was sent");
+}
