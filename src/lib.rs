@@ -3,14 +3,23 @@
 //! # Layout
 //!
 //! - [`cli`]: flag syntax only.
-//! - [`options`]: the test plan model and the one precedence function (CLI > env > script).
-//! - [`script`]: the Lua side: state per worker, k6 modules, `require`, VU coroutines.
-//! - [`exec`]: worker threads, executors (one file each), segments, stop signals.
+//! - [`run`]: `engine run` and `engine inspect`, in the order a run happens: the flags
+//!   checked and one [`run::plan::RunPlan`] resolved, then prepare, workers, lifecycle,
+//!   signals, finish.
+//! - [`options`]: the test plan model: durations, stages, scenarios, the one precedence
+//!   function (CLI > env > script); no I/O, no Lua.
+//! - [`script`]: the Lua side (the only user of mlua): a state per worker, the prelude,
+//!   one file per k6 module, `require`, VU coroutines and their driver.
+//! - [`exec`]: worker threads, executors (one file each, behind a trait), segments, the
+//!   stop signal and its cause.
 //! - [`http`]: the HTTP client: pools, redirects, cookies, k6 error codes.
 //! - [`metrics`]: registry, worker buffers, the aggregator, HDR sinks, snapshots.
-//! - [`report`]: end-of-test summary and its JSON export.
-//! - [`target`]: the reference funnel server (`engine serve`), standalone.
-//! - [`run`]: wires the above into `engine run`; [`serve`] into `engine serve`.
+//! - [`thresholds`]: threshold expressions and their verdicts.
+//! - [`report`]: banner, end-of-test summary, exports, progress, sample outputs.
+//! - [`target`]: the reference funnel server (`engine serve`), standalone; [`serve`] wires
+//!   it into the command.
+//!
+//! Only `main.rs` exits the process: everything here returns an exit code or an [`error::Error`].
 
 pub mod cli;
 pub mod error;

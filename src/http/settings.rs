@@ -1,7 +1,9 @@
 //! How a run's VUs speak HTTP, resolved once from the CLI, the environment and the script's
 //! options: the connection policy, the pool bound, k6's HTTP options and the resolver/TLS.
 
-use super::{Client, ConnectionPolicy, Net};
+use super::client::Client;
+use super::pool::Net;
+use super::types::ConnectionPolicy;
 use std::sync::Arc;
 
 /// Everything a worker needs to build its pools; identical across workers.
