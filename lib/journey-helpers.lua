@@ -192,9 +192,28 @@ local function funnel(source)
   return res:json()
 end
 
---- setup(): the dashboard's numbers for this source before the run, so that teardown
---- compares only what this run added (the server may hold earlier runs).
+--- setup(): stop at once, with one line that says what to do, when the tracking endpoint
+--- or the dashboard API does not answer /health (a 38-minute run against a dead target
+--- would otherwise only print warnings).
+function M.requireTargets()
+  local exec = require "k6/execution"
+  for _, target in ipairs { { "TRACKING_URL", TRACKING_URL }, { "DASHBOARD_API_URL", DASHBOARD_API_URL } } do
+    local name, url = target[1], target[2]
+    local res = http.get(url .. "/health", { timeout = "3s", tags = { name = "health" } })
+    if res.status ~= 200 then
+      local why = res.error ~= nil and res.error ~= "" and res.error or ("status " .. res.status)
+      exec.test.abort(string.format(
+        "%s %s does not answer GET /health (%s): start the reference server with `engine serve` in another terminal, run with --serve, or point the script at your target with -e %s=...",
+        name, url, why, name))
+    end
+  end
+end
+
+--- setup(): checks the targets answer, then takes the dashboard's numbers for this source
+--- before the run, so that teardown compares only what this run added (the server may
+--- hold earlier runs).
 function M.funnelBaseline(source)
+  M.requireTargets()
   return { funnel = funnel(source) }
 end
 

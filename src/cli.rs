@@ -149,4 +149,7 @@ pub struct RunArgs {
     /// Do not run teardown().
     #[arg(long = "no-teardown")]
     pub no_teardown: bool,
+    /// Failed requests raise an error in the script instead of returning (k6's `throw`).
+    #[arg(short = 'w', long)]
+    pub throw: bool,
 }

@@ -631,3 +631,139 @@ end
         r.stderr
     );
 }
+
+/// The labels of the TOTAL RESULTS block, in order: metric names, `{ tag:value }`
+/// sub-metrics, section headers and check lines (values and padding left out).
+fn total_results_labels(summary: &str) -> Vec<String> {
+    summary
+        .lines()
+        .skip_while(|l| !l.contains("TOTAL RESULTS"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("running ("))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split("..").next().unwrap_or(l).trim().to_string())
+        .collect()
+}
+
+/// How a JSON number is written: "int", "float", or what else the value is.
+fn number_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => "float",
+        serde_json::Value::Number(_) => "int",
+        serde_json::Value::Null => "missing",
+        _ => "other",
+    }
+}
+
+#[test]
+fn summary_export_and_handle_summary_have_k6s_shape_order_and_number_types() {
+    // tests/fixtures/k6-v1.1.0 holds what k6 v1.1.0 printed and wrote for parity.js, the
+    // JavaScript twin of this script; compared without k6 installed.
+    let k6_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/k6-v1.1.0");
+    let k6_summary = std::fs::read_to_string(format!("{k6_dir}/summary.txt")).unwrap();
+    let k6_export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{k6_dir}/export.json")).unwrap())
+            .unwrap();
+    let k6_data: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{k6_dir}/handle-summary.json")).unwrap(),
+    )
+    .unwrap();
+    let srv = start_server();
+    let ws = Workspace::new();
+    let script = r#"
+local hits = Counter("hits")
+options = {
+  vus = 1, iterations = 3,
+  thresholds = {
+    ["http_req_duration{name:health}"] = { "p(95)<1000" },
+    ["http_reqs{name:health}"] = { "count>0" },
+    ["hits{step:one}"] = { "count>=0" },
+    hits = { "count>=3" },
+  },
+}
+function default()
+  local res = http.get(__ENV.BASE .. "/health", { tags = { name = "health" } })
+  http.get(__ENV.BASE .. "/stats")
+  hits:add(1)
+  check(res, { ["zeta first"] = function(r) return r.status == 200 end })
+  check(res, { ["alpha second"] = function(r) return r.status == 200 end })
+end
+"#;
+    ws.write("t.lua", script);
+    ws.write(
+        "h.lua",
+        &format!(
+            "{script}\nfunction handleSummary(data) return {{ [\"data.json\"] = JSON.stringify(data) }} end\n"
+        ),
+    );
+    let base = format!("BASE=http://{}", srv.addr);
+    let r = ws.run("t.lua", &["-e", &base]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The printed summary: the same lines in the same order (k6 prints no vus/vus_max for
+    // a run this short; the engine always does).
+    let ours: Vec<String> = total_results_labels(&r.stdout)
+        .into_iter()
+        .filter(|l| l != "vus" && l != "vus_max")
+        .collect();
+    assert_eq!(ours, total_results_labels(&k6_summary), "{}", r.stdout);
+
+    // --summary-export: checks in first-seen order, counts as integers where k6 has them.
+    let checks = |doc: &serde_json::Value| -> Vec<String> {
+        doc["root_group"]["checks"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(checks(&r.summary), checks(&k6_export));
+    for (metric, fields) in [
+        ("hits", &["count"][..]),
+        ("http_reqs", &["count"]),
+        ("iterations", &["count"]),
+        ("checks", &["passes", "fails"]),
+        ("http_req_failed", &["passes", "fails"]),
+    ] {
+        for f in fields {
+            assert_eq!(
+                number_kind(&r.summary["metrics"][metric][f]),
+                number_kind(&k6_export["metrics"][metric][f]),
+                "{metric}.{f} in --summary-export: {}",
+                r.summary["metrics"][metric]
+            );
+        }
+    }
+
+    // handleSummary(data): the same, in its own shape (checks as a list, values nested).
+    let r = ws.run("h.lua", &["-e", &base]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join("data.json")).unwrap())
+            .unwrap();
+    let names = |doc: &serde_json::Value| -> Vec<String> {
+        doc["root_group"]["checks"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|c| c["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names(&data), names(&k6_data));
+    for (metric, field) in [
+        ("hits", "count"),
+        ("http_reqs", "count"),
+        ("iterations", "count"),
+        ("checks", "passes"),
+        ("checks", "fails"),
+        ("http_req_failed", "passes"),
+    ] {
+        assert_eq!(
+            number_kind(&data["metrics"][metric]["values"][field]),
+            number_kind(&k6_data["metrics"][metric]["values"][field]),
+            "{metric}.values.{field} in handleSummary data: {}",
+            data["metrics"][metric]
+        );
+    }
+}

@@ -299,3 +299,173 @@ end
         "k=v+w"
     );
 }
+
+#[test]
+fn a_refused_target_is_warned_about_at_once_and_every_failure_is_accounted_for() {
+    let ws = Workspace::new();
+    // A port nobody listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    ws.write(
+        "t.lua",
+        &format!(
+            "options = {{ vus = 4, iterations = 60 }}\nfunction default() http.post('http://127.0.0.1:{port}/track', 'x') end\n"
+        ),
+    );
+    let r = ws.run("t.lua", &["--workers", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warned: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("Request Failed"))
+        .collect();
+    assert!(!warned.is_empty(), "{}", r.stderr);
+    for l in &warned {
+        assert!(
+            l.contains("method=POST")
+                && l.contains(&format!("url=http://127.0.0.1:{port}/track"))
+                && l.contains("refused"),
+            "{l}"
+        );
+    }
+    // At most 5 lines per second per worker; the rest are counted, none lost.
+    let held_back: u64 = r
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("WARN  ")?
+                .strip_suffix(" more request failures were not printed")
+        })
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        warned.len() <= 5 * 2,
+        "{} lines: {}",
+        warned.len(),
+        r.stderr
+    );
+    assert_eq!(warned.len() as u64 + held_back, 60, "{}", r.stderr);
+    assert_eq!(r.metric("http_reqs", "count"), 60.0);
+}
+
+#[test]
+fn throw_makes_a_failed_request_an_error_in_the_script() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { iterations = 2, throw = true }\nfunction default()\n  local ok, e = pcall(http.get, 'http://127.0.0.1:1/x')\n  check(e, { ['raised with the url'] = function(m) return not ok and tostring(m):find('127.0.0.1:1/x', 1, true) ~= nil end })\nend\n",
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.check("raised with the url"), (2, 0), "{}", r.stderr);
+    assert!(!r.stderr.contains("Request Failed"), "{}", r.stderr);
+}
+
+#[test]
+fn a_journey_against_a_dead_target_stops_at_once_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .current_dir(root)
+        .args(["run", "-q", "--no-summary", "-e"])
+        .arg(format!("TRACKING_URL={url}"))
+        .arg("-e")
+        .arg(format!("DASHBOARD_API_URL={url}"))
+        .arg("lua/full-journey.lua")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(108), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("engine:"))
+        .unwrap_or("");
+    assert!(
+        line.contains(&format!("TRACKING_URL {url}")) && line.contains("engine serve"),
+        "{stderr}"
+    );
+    // The bound: a newcomer knows within 2 seconds (it takes milliseconds).
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn zero_workers_is_a_config_error() {
+    let ws = Workspace::new();
+    ws.write("t.lua", "function default() end\n");
+    let r = ws.run("t.lua", &["--workers", "0"]);
+    assert_eq!(r.code, 104, "{}", r.stderr);
+    assert!(r.stderr.contains("--workers 0"), "{}", r.stderr);
+}
+
+/// A server on 127.0.0.1 that redirects every request to itself; counts requests.
+fn redirect_loop() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/loop", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut chunk) {
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        let res =
+                            b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n";
+                        if conn.write_all(res).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn stopping_at_the_redirect_limit_is_warned_unless_the_script_set_one() {
+    use std::sync::atomic::Ordering;
+    let (url, count) = redirect_loop();
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        &format!("options = {{ iterations = 1 }}\nfunction default() http.get('{url}') end\n"),
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The request and 10 redirects, as k6 follows by default.
+    assert_eq!(count.load(Ordering::SeqCst), 11);
+    assert!(
+        r.stderr.contains("Stopped after 11 redirects") && r.stderr.contains(&url),
+        "{}",
+        r.stderr
+    );
+    ws.write(
+        "u.lua",
+        &format!("options = {{ iterations = 1 }}\nfunction default() http.get('{url}', {{ redirects = 3 }}) end\n"),
+    );
+    let r = ws.run("u.lua", &[]);
+    assert_eq!(count.load(Ordering::SeqCst), 11 + 4);
+    assert!(!r.stderr.contains("Stopped after"), "{}", r.stderr);
+}

@@ -345,3 +345,35 @@ async fn a_restart_rebuilds_the_same_funnel_from_the_log_and_keeps_resets() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_bad_date_is_400_and_a_declared_oversized_body_is_refused_before_it_is_sent() {
+    let s = Server::start(None, Duration::from_secs(60)).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .get(format!("{}/funnel?date=notadate", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("YYYY-MM-DD"), "{v}");
+    // Only the head, declaring 10 MB: the answer must come without a byte of the body.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let head = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(
+            b"POST /track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n",
+        )
+        .unwrap();
+        let mut buf = [0u8; 512];
+        let n = conn.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 413"), "{head:?}");
+    s.stop().await;
+}

@@ -19,6 +19,10 @@ pub struct Settings {
     pub net: Arc<Net>,
     /// Sockets one worker's shared pool may open (None: unbounded).
     pub max_connections: Option<usize>,
+    /// k6's `throw`: a request that gets no response raises an error in the script.
+    pub throw: bool,
+    /// k6's `maxRedirects` when set; requests without `redirects` follow 10 otherwise.
+    pub max_redirects: Option<u32>,
 }
 
 impl Settings {

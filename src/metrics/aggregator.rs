@@ -18,6 +18,9 @@ pub struct SeriesSnapshot {
     pub metric: MetricId,
     pub tags: TagSet,
     pub sink: Sink,
+    /// The tag set's interning number: lower was seen first (k6 lists checks and groups in
+    /// the order they were first seen).
+    pub first_seen: u32,
 }
 
 /// An immutable view of every series, for thresholds and reports.
@@ -57,6 +60,14 @@ impl Snapshot {
 
     pub fn def(&self, id: MetricId) -> &MetricDef {
         &self.defs[id.0 as usize]
+    }
+
+    /// The series of one metric in the order their tag sets were first seen.
+    pub fn in_first_seen_order(&self, metric: MetricId) -> Vec<&SeriesSnapshot> {
+        let mut out: Vec<&SeriesSnapshot> =
+            self.series.iter().filter(|s| s.metric == metric).collect();
+        out.sort_by_key(|s| s.first_seen);
+        out
     }
 }
 
@@ -347,6 +358,7 @@ impl Aggregator {
                     metric: *metric,
                     tags: tags.clone(),
                     sink: sink.clone(),
+                    first_seen: t as u32,
                 })
             })
             .collect();

@@ -72,6 +72,10 @@ pub struct Plan {
     pub no_connection_reuse: bool,
     pub no_vu_connection_reuse: bool,
     pub no_cookies_reset: bool,
+    /// k6's `throw`: failed requests raise an error in the script instead of returning.
+    pub throw: bool,
+    /// k6's `maxRedirects`; `None` follows k6's default of 10 and warns when it stops.
+    pub max_redirects: Option<u32>,
     pub discard_response_bodies: bool,
     pub user_agent: String,
     pub net: NetOptions,
@@ -138,6 +142,8 @@ impl Plan {
             "discardResponseBodies": self.discard_response_bodies,
             "noConnectionReuse": self.no_connection_reuse,
             "noCookiesReset": self.no_cookies_reset,
+            "throw": self.throw,
+            "maxRedirects": self.max_redirects,
             "userAgent": self.user_agent,
         })
     }
@@ -204,6 +210,8 @@ pub fn consolidate(
         no_connection_reuse: get_bool("noConnectionReuse", "K6_NO_CONNECTION_REUSE"),
         no_vu_connection_reuse: get_bool("noVUConnectionReuse", "K6_NO_VU_CONNECTION_REUSE"),
         no_cookies_reset: get_bool("noCookiesReset", "K6_NO_COOKIES_RESET"),
+        throw: get_bool("throw", "K6_THROW"),
+        max_redirects: max_redirects(&script_obj, env)?,
         discard_response_bodies: get_bool("discardResponseBodies", "K6_DISCARD_RESPONSE_BODIES"),
         user_agent: script_obj
             .get("userAgent")
@@ -213,6 +221,24 @@ pub fn consolidate(
         net: net::from_script(&script_obj, env)?,
         shape_overridden_by,
     })
+}
+
+/// `maxRedirects` (script) or `K6_MAX_REDIRECTS` (environment, wins).
+fn max_redirects(
+    script: &serde_json::Map<String, Value>,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<u32>> {
+    let bad = |what: &str, e: String| Error::config(format!("{what}: {e}"));
+    let n = match env.get("K6_MAX_REDIRECTS") {
+        Some(v) => {
+            Some(parse_count_text(v).map_err(|e| bad("environment variable K6_MAX_REDIRECTS", e))?)
+        }
+        None => match script.get("maxRedirects") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(count_value(v).map_err(|e| bad("option maxRedirects", e))?),
+        },
+    };
+    Ok(n.map(|n| n.min(u32::MAX as u64) as u32))
 }
 
 fn script_settings(obj: &serde_json::Map<String, Value>) -> Result<ExecSettings> {

@@ -35,10 +35,11 @@ pub fn summary_json(snap: &Snapshot, verdicts: &[Verdict], trend_stats: &[String
             th[&t.source] = json!(!v.ok);
         }
     }
-    let doc = json!({
+    let mut doc = json!({
         "root_group": Group::tree(snap).legacy_json(),
         "metrics": metrics,
     });
+    whole_numbers_as_integers(&mut doc);
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
@@ -116,11 +117,30 @@ pub fn handle_summary_data(
             th[&t.source] = json!({ "ok": v.ok });
         }
     }
-    json!({
+    let mut data = json!({
         "root_group": Group::tree(snap).data_json(),
         "options": {"summaryTrendStats": trend_stats, "summaryTimeUnit": "", "noColor": false},
         "state": {"isStdOutTTY": stdout_tty, "isStdErrTTY": false, "testRunDurationMs": snap.elapsed.as_secs_f64() * 1000.0},
         "metrics": metrics,
         "setup_data": setup_data,
-    })
+    });
+    whole_numbers_as_integers(&mut data);
+    data
+}
+
+/// Writes whole numbers as JSON integers (`3`, not `3.0`), as k6's Go encoder does for
+/// every float64: counts, passes and fails, and any stat that happens to be whole.
+pub fn whole_numbers_as_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }

@@ -1,16 +1,16 @@
 //! The group tree of k6's `root_group`: checks counted per group (from the `group` tag of
-//! each check sample), groups nested by their `::a::b` paths.
+//! each check sample), groups nested by their `::a::b` paths, both in the order they were
+//! first seen, as k6 lists them.
 
 use crate::metrics::{Sink, Snapshot};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 
 #[derive(Default)]
 pub struct Group {
     pub name: String,
     pub path: String,
-    pub checks: BTreeMap<String, (u64, u64)>,
-    pub groups: BTreeMap<String, Group>,
+    pub checks: Vec<(String, (u64, u64))>,
+    pub groups: Vec<Group>,
 }
 
 impl Group {
@@ -20,7 +20,7 @@ impl Group {
         let Some(id) = snap.id("checks") else {
             return root;
         };
-        for s in snap.series.iter().filter(|s| s.metric == id) {
+        for s in snap.in_first_seen_order(id) {
             let tag = |k: &str| s.tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let (Some(check), Sink::Rate { trues, total }) = (tag("check"), &s.sink) else {
                 continue;
@@ -28,17 +28,28 @@ impl Group {
             let mut node = &mut root;
             let path = tag("group").unwrap_or("");
             for name in path.split("::").filter(|n| !n.is_empty()) {
-                let parent_path = node.path.clone();
-                node = node
-                    .groups
-                    .entry(name.to_string())
-                    .or_insert_with(|| Group {
-                        name: name.to_string(),
-                        path: format!("{parent_path}::{name}"),
-                        ..Group::default()
-                    });
+                let i = match node.groups.iter().position(|g| g.name == name) {
+                    Some(i) => i,
+                    None => {
+                        let path = format!("{}::{name}", node.path);
+                        node.groups.push(Group {
+                            name: name.to_string(),
+                            path,
+                            ..Group::default()
+                        });
+                        node.groups.len() - 1
+                    }
+                };
+                node = &mut node.groups[i];
             }
-            let e = node.checks.entry(check.to_string()).or_default();
+            let i = match node.checks.iter().position(|(n, _)| n == check) {
+                Some(i) => i,
+                None => {
+                    node.checks.push((check.to_string(), (0, 0)));
+                    node.checks.len() - 1
+                }
+            };
+            let e = &mut node.checks[i].1;
             e.0 += trues;
             e.1 += total - trues;
         }
@@ -60,7 +71,7 @@ impl Group {
         let groups: Map<String, Value> = self
             .groups
             .iter()
-            .map(|(n, g)| (n.clone(), g.legacy_json()))
+            .map(|g| (g.name.clone(), g.legacy_json()))
             .collect();
         json!({"name": self.name, "path": self.path, "id": self.id(), "groups": groups, "checks": checks})
     }
@@ -72,7 +83,7 @@ impl Group {
             .iter()
             .map(|(n, c)| self.check_json(n, *c))
             .collect();
-        let groups: Vec<Value> = self.groups.values().map(Group::data_json).collect();
+        let groups: Vec<Value> = self.groups.iter().map(Group::data_json).collect();
         json!({"name": self.name, "path": self.path, "id": self.id(), "groups": groups, "checks": checks})
     }
 

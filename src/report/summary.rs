@@ -107,15 +107,16 @@ fn try_write(
                 dotted(&def.name, NAME_WIDTH),
                 line(def, &sink, trend_stats, secs)
             )?;
-            if def.name == "http_req_duration" {
-                if let Some(s) = snap.matching(id, &[("expected_response".into(), "true".into())]) {
-                    writeln!(
-                        out,
-                        "      {}: {}",
-                        dotted("{ expected_response:true }", NAME_WIDTH - 2),
-                        line(def, &s, trend_stats, secs)
-                    )?;
-                }
+            for (label, filter) in sub_metrics(def, verdicts) {
+                let sink = snap
+                    .matching(id, &filter)
+                    .unwrap_or_else(|| Sink::new(def.kind));
+                writeln!(
+                    out,
+                    "      {}: {}",
+                    dotted(&label, NAME_WIDTH - 2),
+                    line(def, &sink, trend_stats, secs)
+                )?;
             }
         }
         writeln!(out)?;
@@ -130,6 +131,29 @@ fn try_write(
         run.interrupted.load(Ordering::Relaxed)
     )?;
     out.flush()
+}
+
+/// The sub-metrics listed under a metric, as k6 lists them: `{ expected_response:true }`
+/// under http_req_duration, and every sub-metric a threshold names, sorted by label.
+fn sub_metrics(def: &MetricDef, verdicts: &[Verdict]) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut add = |tags: Vec<(String, String)>| {
+        let text: Vec<String> = tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        let label = format!("{{ {} }}", text.join(","));
+        if !out.iter().any(|(l, _)| *l == label) {
+            out.push((label, tags));
+        }
+    };
+    if def.name == "http_req_duration" {
+        add(vec![("expected_response".into(), "true".into())]);
+    }
+    for v in verdicts {
+        if v.threshold.metric == def.name && !v.threshold.tags.is_empty() {
+            add(v.threshold.tags.clone());
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// k6's block: each metric key, then ✓/✗ 'expression' aggregation=value.
@@ -212,17 +236,17 @@ fn write_checks(out: &mut impl Write, snap: &Snapshot, secs: f64) -> std::io::Re
     )?;
     writeln!(
         out,
-        "    {}: {:.2}% {} out of {}",
+        "    {}: {:<7} {} out of {}",
         dotted("checks_succeeded", NAME_WIDTH),
-        pct(trues),
+        format!("{:.2}%", pct(trues)),
         trues,
         total
     )?;
     writeln!(
         out,
-        "    {}: {:.2}% {} out of {}\n",
+        "    {}: {:<7} {} out of {}\n",
         dotted("checks_failed", NAME_WIDTH),
-        pct(total - trues),
+        format!("{:.2}%", pct(total - trues)),
         total - trues,
         total
     )?;
@@ -237,18 +261,24 @@ fn write_checks(out: &mut impl Write, snap: &Snapshot, secs: f64) -> std::io::Re
     writeln!(out)
 }
 
-/// Pass and fail counts per check name, in name order.
-pub fn check_counts(snap: &Snapshot) -> BTreeMap<String, (u64, u64)> {
-    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+/// Pass and fail counts per check name, in the order the checks were first seen (k6's).
+pub fn check_counts(snap: &Snapshot) -> Vec<(String, (u64, u64))> {
+    let mut out: Vec<(String, (u64, u64))> = Vec::new();
     let Some(id) = snap.id("checks") else {
         return out;
     };
-    for s in snap.series.iter().filter(|s| s.metric == id) {
+    for s in snap.in_first_seen_order(id) {
         let Some((_, name)) = s.tags.iter().find(|(k, _)| k == "check") else {
             continue;
         };
         if let Sink::Rate { trues, total } = s.sink {
-            let e = out.entry(name.clone()).or_default();
+            let e = match out.iter().position(|(n, _)| n == name) {
+                Some(i) => &mut out[i].1,
+                None => {
+                    out.push((name.clone(), (0, 0)));
+                    &mut out.last_mut().expect("just pushed").1
+                }
+            };
             e.0 += trues;
             e.1 += total - trues;
         }

@@ -46,6 +46,9 @@ impl Flags {
                 )));
             }
         }
+        if args.workers == Some(0) {
+            return Err(Error::config("--workers 0: must be at least 1"));
+        }
         let tls_ca_pem = match &args.tls_ca {
             None => None,
             Some(path) => Some(
@@ -136,8 +139,7 @@ impl RunPlan {
         }
         let workers = args
             .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let policy = if options.no_connection_reuse {
             ConnectionPolicy::NoReuse
         } else if options.no_vu_connection_reuse && policy != ConnectionPolicy::NoReuse {
@@ -154,6 +156,8 @@ impl RunPlan {
             no_cookies_reset: options.no_cookies_reset,
             net: make_net(&args, &options.net, tls_ca_pem)?,
             max_connections,
+            throw: args.throw || options.throw,
+            max_redirects: options.max_redirects,
         };
         Ok(RunPlan {
             script: args.script,

@@ -45,7 +45,10 @@ pub struct WorkerCtx {
     pub current: RefCell<Option<Rc<VuState>>>,
     /// The RNG of code that runs outside any VU (init code).
     pub init_rng: RefCell<SmallRng>,
+    /// Iterations that ended in an error.
     pub errors: ErrorLog,
+    /// Requests that got no response (status 0), as k6's "Request Failed" warnings.
+    pub request_failures: ErrorLog,
     pub worker_index: usize,
     /// Every tag set recorded from this state, by a hash of what it is made of.
     pub tag_cache: RefCell<crate::fasthash::FastMap<u64, TagSetId>>,
@@ -129,26 +132,30 @@ pub fn vu_rng(seed: Option<u64>, id_in_test: u64) -> SmallRng {
     }
 }
 
-/// Rate-limits iteration error logs so thousands of failing VUs do not flood the terminal:
-/// at most `PER_WINDOW` lines per second per worker, the rest counted.
+/// Rate-limits error lines so thousands of failing VUs do not flood the terminal: at most
+/// `PER_WINDOW` lines per second per worker, the rest counted and reported as "N more
+/// {what} were not printed".
 pub struct ErrorLog {
+    what: &'static str,
     window: Cell<Option<Instant>>,
     in_window: Cell<u32>,
-    pub suppressed: Cell<u64>,
+    suppressed: Cell<u64>,
 }
 
 const PER_WINDOW: u32 = 5;
 
 impl ErrorLog {
-    pub fn new() -> Self {
+    /// `what` names the lines in plural ("iteration errors", "request failures").
+    pub fn new(what: &'static str) -> Self {
         ErrorLog {
+            what,
             window: Cell::new(None),
             in_window: Cell::new(0),
             suppressed: Cell::new(0),
         }
     }
 
-    /// Whether this error may be printed now.
+    /// Whether this line may be printed now.
     pub fn allow(&self) -> bool {
         let now = Instant::now();
         match self.window.get() {
@@ -160,22 +167,19 @@ impl ErrorLog {
                 self.in_window.set(self.in_window.get() + 1);
             }
             _ => {
-                if self.suppressed.get() > 0 {
-                    eprintln!(
-                        "WARN  {} more iteration errors were not printed",
-                        self.suppressed.replace(0)
-                    );
-                }
+                self.report_suppressed();
                 self.window.set(Some(now));
                 self.in_window.set(1);
             }
         }
         true
     }
-}
 
-impl Default for ErrorLog {
-    fn default() -> Self {
-        Self::new()
+    /// Prints how many lines were held back since the last report, if any.
+    pub fn report_suppressed(&self) {
+        let n = self.suppressed.replace(0);
+        if n > 0 {
+            eprintln!("WARN  {n} more {} were not printed", self.what);
+        }
     }
 }

@@ -61,7 +61,8 @@ impl Script {
             buffer: RefCell::new(Buffer::new(tx, interner, stamp)),
             http: OnceCell::new(),
             current: RefCell::new(None),
-            errors: ErrorLog::new(),
+            errors: ErrorLog::new("iteration errors"),
+            request_failures: ErrorLog::new("request failures"),
             worker_index,
             tag_cache: RefCell::default(),
             response_callback: RefCell::new(Expected::default_statuses()),
@@ -162,12 +163,10 @@ impl Script {
         })
     }
 
-    /// Prints how many error lines the rate limit held back, if any.
+    /// Prints how many error and warning lines the rate limits held back, if any.
     pub fn report_suppressed_errors(&self) {
-        let suppressed = self.ctx.errors.suppressed.get();
-        if suppressed > 0 {
-            eprintln!("WARN  {suppressed} more iteration errors were not printed");
-        }
+        self.ctx.errors.report_suppressed();
+        self.ctx.request_failures.report_suppressed();
     }
 
     /// A global function of the script, if defined.

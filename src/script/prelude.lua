@@ -48,19 +48,44 @@ coroutine.wrap = function(f)
   end
 end
 
+-- An error value as a message: a table that error() was given (a k6 script throws objects)
+-- as its JSON or __tostring, nil as what happened, so no log says "table: 0x..." or only
+-- "stack traceback". exec.test.abort's marker stays a table for the driver.
+local function on_error(e)
+  if type(e) == "table" and e.__abort ~= nil then return e end
+  if e == nil then
+    e = "error() was called without a message"
+  elseif type(e) == "table" and getmetatable(e) == nil then
+    local ok, text = pcall(native.json_encode, e)
+    e = (ok and text) and ("error: " .. text) or tostring(e)
+  elseif type(e) ~= "string" then
+    e = tostring(e)
+  end
+  return traceback(e, 2)
+end
+
 -- The body of every VU coroutine: run iterations until the driver stops resuming.
 native.set_vu_main(function(fn, data)
   while true do
-    local ok, ret = xpcall(fn, traceback, data)
+    local ok, ret = xpcall(fn, on_error, data)
     fn, data = raw_yield(YIELD_MARK, OP_ITER_END, ok, ret)
   end
 end)
 
 ---------------------------------------------------------------- json
+local json_encode, json_decode = native.json_encode, native.json_decode
 local json = {
   null = native.json_null,
-  encode = native.json_encode,
-  decode = native.json_decode,
+  encode = function(v)
+    local text, err = json_encode(v)
+    if err ~= nil then error(err, 2) end
+    return text
+  end,
+  decode = function(text)
+    local v, err = json_decode(text)
+    if err ~= nil then error(err, 2) end
+    return v
+  end,
 }
 
 ---------------------------------------------------------------- k6
@@ -111,7 +136,8 @@ end
 
 function Response:json(selector)
   if self.body == nil then error("the response has no body (responseType 'none'?)", 2) end
-  local v = json.decode(self.body)
+  local v, err = json_decode(self.body)
+  if err ~= nil then error(err, 2) end
   if selector then
     for part in string.gmatch(selector, "[^%.]+") do
       if type(v) ~= "table" then return nil end

@@ -56,6 +56,8 @@ impl Harness {
                 h2c: false,
             }),
             max_connections: None,
+            throw: false,
+            max_redirects: None,
         })?;
         Ok(Harness {
             script,

@@ -5,7 +5,7 @@ use super::context::{VuState, WorkerCtx};
 use super::errors::error_text;
 use super::intent::{Intent, Reply};
 use super::modules::http::request::{read_request, Prepared};
-use super::modules::http::{client_for, metrics, response};
+use super::modules::http::{client_for, failures, metrics, response};
 use super::stack::Slot;
 use super::tag_cache;
 use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
@@ -219,7 +219,10 @@ async fn drive(
                 }
                 Reply::Nothing
             }
-            Intent::Http(Ok(p)) => Reply::Response(Box::pin(exchange(sh, st, p)).await),
+            Intent::Http(Ok(p)) => match Box::pin(exchange(sh, st, p)).await {
+                Ok(res) => Reply::Response(res),
+                Err(thrown) => Reply::Failure(thrown),
+            },
             Intent::Http(Err(msg)) => Reply::Failure(msg),
             Intent::Batch(Some(list)) => match Box::pin(batch_call(sh, st, list)).await {
                 Ok(t) => Reply::Value(Value::Table(t)),
@@ -239,20 +242,25 @@ async fn drive(
     }
 }
 
-/// One request as `http.*` makes it: send (following redirects), record every hop.
-/// Returns the last hop.
-async fn exchange(sh: &Shared, st: &Rc<VuState>, mut p: Prepared) -> Response {
+/// One request as `http.*` makes it: send (following redirects), record every hop, warn
+/// about a failure. Returns the last hop, or under `throw` the error to raise.
+async fn exchange(sh: &Shared, st: &Rc<VuState>, mut p: Prepared) -> Result<Response, String> {
+    let settings = &sh.ctx.http().settings;
     if let Some(rt) = p.response_type {
         p.spec.response_type = rt;
-    } else if sh.ctx.http().settings.discard_response_bodies {
+    } else if settings.discard_response_bodies {
         p.spec.response_type = ResponseType::None;
+    }
+    if let (false, Some(max)) = (p.redirects_given, settings.max_redirects) {
+        p.spec.max_redirects = max;
     }
     let client = client_for(&sh.ctx, st);
     let mut hops = client.send(&p.spec, &st.jar).await;
     for hop in &hops {
         metrics::record(&sh.ctx, st, hop, &p.user_tags, p.expected.as_ref());
     }
-    hops.pop().expect("a request has at least one hop")
+    failures::notice(&sh.ctx, &p, &hops)?;
+    Ok(hops.pop().expect("a request has at least one hop"))
 }
 
 async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table, String> {
@@ -282,6 +290,7 @@ async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table,
     let results = crate::exec::join_all(calls).await;
     let out = sh.lua.create_table().map_err(|e| e.to_string())?;
     for r in results {
+        let r = r?;
         let parts = response::to_lua_parts(&sh.lua, r).map_err(|e| e.to_string())?;
         let list = sh
             .lua

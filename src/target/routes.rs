@@ -125,6 +125,18 @@ fn preflight(req: &Request<hyper::body::Incoming>) -> Res {
 }
 
 async fn track(req: Request<hyper::body::Incoming>, app: &App) -> Res {
+    // A declared length over the limit is refused before a byte of the body is read.
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        app.rejected.fetch_add(1, Ordering::Relaxed);
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {MAX_BODY} bytes"),
+        );
+    }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
@@ -233,6 +245,9 @@ fn page_json(c: &PageCounters) -> Value {
 
 fn funnel(app: &App, query: &str) -> Res {
     let day = query_param(query, "date").unwrap_or_else(|| day_of(now_ms()));
+    if !is_day(&day) {
+        return error(StatusCode::BAD_REQUEST, "date must be YYYY-MM-DD");
+    }
     let filter = SourceFilter {
         only: query_param(query, "source"),
         exclude_prefix: query_param(query, "exclude_source_prefix"),
@@ -272,11 +287,24 @@ fn funnel(app: &App, query: &str) -> Res {
     )
 }
 
+/// `YYYY-MM-DD` with digits where digits go.
+fn is_day(day: &str) -> bool {
+    let b = day.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
 async fn reset(app: &App, query: &str) -> Res {
     let Some(day) = query_param(query, "date") else {
         return error(StatusCode::BAD_REQUEST, "missing query parameter: date");
     };
-    if day.len() != 10 || day.as_bytes()[4] != b'-' || day.as_bytes()[7] != b'-' {
+    if !is_day(&day) {
         return error(StatusCode::BAD_REQUEST, "date must be YYYY-MM-DD");
     }
     let source = query_param(query, "source");

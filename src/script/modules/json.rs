@@ -1,6 +1,7 @@
-//! `json`: encode and decode through serde_json (k6's JSON.stringify / JSON.parse).
+//! `json`: encode and decode through serde_json (k6's JSON.stringify / JSON.parse). A
+//! failure comes back as `(nil, message)` and the prelude raises the message at the
+//! script's line: one plain message, not an mlua error object with a traceback inside.
 
-use crate::script::errors::lua_err;
 use mlua::{Lua, LuaSerdeExt, Table, Value};
 
 pub fn register(lua: &Lua, native: &Table) -> mlua::Result<()> {
@@ -8,18 +9,19 @@ pub fn register(lua: &Lua, native: &Table) -> mlua::Result<()> {
     native.set(
         "json_encode",
         lua.create_function(|lua, v: Value| {
-            let json: serde_json::Value = lua
-                .from_value(v)
-                .map_err(|err| lua_err(lua, format!("json.encode: {err}")))?;
-            Ok(json.to_string())
+            Ok(match lua.from_value::<serde_json::Value>(v) {
+                Ok(json) => (Some(json.to_string()), None),
+                Err(err) => (None, Some(format!("json.encode: {err}"))),
+            })
         })?,
     )?;
     native.set(
         "json_decode",
         lua.create_function(|lua, s: mlua::LuaString| {
-            let json: serde_json::Value = serde_json::from_slice(&s.as_bytes())
-                .map_err(|err| lua_err(lua, format!("json.decode: {err}")))?;
-            lua.to_value(&json)
+            match serde_json::from_slice::<serde_json::Value>(&s.as_bytes()) {
+                Ok(json) => Ok((lua.to_value(&json)?, None)),
+                Err(err) => Ok((Value::Nil, Some(format!("json.decode: {err}")))),
+            }
         })?,
     )?;
     Ok(())

@@ -4,6 +4,7 @@
 
 pub mod callback;
 mod cookie_jar;
+pub mod failures;
 pub mod metrics;
 pub mod request;
 pub mod response;

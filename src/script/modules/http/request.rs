@@ -17,6 +17,8 @@ pub struct Prepared {
     pub response_type: Option<ResponseType>,
     /// params.responseCallback; None leaves the default (`http.setResponseCallback`).
     pub expected: Option<Expected>,
+    /// params.redirects was given (no "Stopped after N redirects" warning then, as in k6).
+    pub redirects_given: bool,
 }
 
 /// Reads `(method, url, body, params)` as the prelude yields them, where they lie on the
@@ -52,6 +54,7 @@ pub fn read_request(method: Slot, url: Slot, body: Slot, params: Slot) -> Result
         user_tags: Vec::new(),
         response_type: None,
         expected: None,
+        redirects_given: false,
     };
     if params.is_table() {
         read_params(params, &mut p)?;
@@ -151,6 +154,7 @@ fn read_params(params: Slot, p: &mut Prepared) -> Result<(), String> {
             b"timeout" => p.spec.timeout = param_timeout(v)?,
             b"tags" => p.user_tags = text_pairs(v, "params.tags")?,
             b"redirects" => {
+                p.redirects_given = true;
                 p.spec.max_redirects = match v.number() {
                     Some(n) => n.max(0.0) as u32,
                     None => {
