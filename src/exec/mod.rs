@@ -33,7 +33,8 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Completed,
-    /// The iteration threw: counted as interrupted, the VU goes on.
+    /// The iteration threw (an error, `fail()`): it ran to its end, so it counts as
+    /// complete, as in k6 v1.1; the VU goes on.
     Failed,
     /// `exec.test.abort()`: the whole run stops.
     Aborted(String),

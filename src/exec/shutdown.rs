@@ -112,7 +112,8 @@ impl RunState {
     pub fn record(&self, outcome: super::Outcome) {
         match outcome {
             super::Outcome::Completed => self.count(true),
-            super::Outcome::Failed => self.count(false),
+            // It ran to its end: complete, as k6 v1.1 counts it.
+            super::Outcome::Failed => self.count(true),
             super::Outcome::Aborted(reason) => {
                 self.count(false);
                 self.stop(StopCause::ScriptAbort(reason), Stop::Hard);

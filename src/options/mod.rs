@@ -81,6 +81,9 @@ pub struct Plan {
     pub net: NetOptions,
     /// Which tier overrode the script's scenario shape, for k6's warning.
     pub shape_overridden_by: Option<&'static str>,
+    /// Top-level option names the engine does not know (k6 warns about them too), each
+    /// with the nearest known name when there is one.
+    pub unknown_options: Vec<String>,
 }
 
 impl Plan {
@@ -164,7 +167,15 @@ pub fn consolidate(
     env: &BTreeMap<String, String>,
     cli: ExecSettings,
 ) -> Result<Plan> {
-    let script_obj = script.as_object().cloned().unwrap_or_default();
+    let script_obj = match script {
+        Value::Object(m) => m.clone(),
+        Value::Null => serde_json::Map::new(),
+        other => {
+            return Err(Error::config(format!(
+                "options: expected a table of k6 options, got {other}"
+            )))
+        }
+    };
     let script_tier = script_settings(&script_obj)?;
     let env_tier = env_settings(env)?;
     let shape_overridden_by = if script_tier.sets_shape() && cli.sets_shape() {
@@ -220,7 +231,72 @@ pub fn consolidate(
             .unwrap_or_else(|| format!("engine/{}", env!("CARGO_PKG_VERSION"))),
         net: net::from_script(&script_obj, env)?,
         shape_overridden_by,
+        unknown_options: unknown_options(&script_obj),
     })
+}
+
+/// k6's option names (the ones the engine acts on and the ones it accepts as k6 does).
+const KNOWN_OPTIONS: &[&str] = &[
+    "vus",
+    "duration",
+    "iterations",
+    "stages",
+    "scenarios",
+    "thresholds",
+    "setupTimeout",
+    "teardownTimeout",
+    "summaryTrendStats",
+    "summaryTimeUnit",
+    "noConnectionReuse",
+    "noVUConnectionReuse",
+    "noCookiesReset",
+    "discardResponseBodies",
+    "userAgent",
+    "throw",
+    "maxRedirects",
+    "insecureSkipTLSVerify",
+    "tlsVersion",
+    "tlsAuth",
+    "tlsCipherSuites",
+    "hosts",
+    "h2c",
+    "batch",
+    "batchPerHost",
+    "rps",
+    "dns",
+    "blockHostnames",
+    "blacklistIPs",
+    "localIPs",
+    "httpDebug",
+    "minIterationDuration",
+    "executionSegment",
+    "executionSegmentSequence",
+    "tags",
+    "systemTags",
+    "noSetup",
+    "noTeardown",
+    "paused",
+    "linger",
+    "noUsageReport",
+    "cloud",
+    "ext",
+    "noThresholds",
+    "noSummary",
+    "noColor",
+    "consoleOutput",
+    "webDashboard",
+];
+
+/// Warnings for top-level option names nobody reads.
+fn unknown_options(script: &serde_json::Map<String, Value>) -> Vec<String> {
+    script
+        .keys()
+        .filter(|k| !KNOWN_OPTIONS.contains(&k.as_str()))
+        .map(|k| match reader::nearest(k, KNOWN_OPTIONS) {
+            Some(near) => format!("unknown option {k:?} is ignored (did you mean {near:?}?)"),
+            None => format!("unknown option {k:?} is ignored"),
+        })
+        .collect()
 }
 
 /// `maxRedirects` (script) or `K6_MAX_REDIRECTS` (environment, wins).
@@ -302,10 +378,10 @@ fn parse_thresholds(v: Option<&Value>) -> Result<BTreeMap<String, Vec<Value>>> {
     for (metric, list) in obj {
         let items = match list {
             Value::Array(items) => items.clone(),
-            Value::String(_) | Value::Object(_) => vec![list.clone()],
-            _ => {
+            // k6 refuses a bare string or object too (exit 104).
+            other => {
                 return Err(Error::config(format!(
-                    "threshold {metric}: expected a list of expressions"
+                    "threshold {metric}: expected a list of expressions like {{ \"p(95)<500\" }}, got {other}"
                 )))
             }
         };

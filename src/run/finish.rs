@@ -8,7 +8,12 @@ use crate::report;
 use crate::thresholds::{self, Verdict};
 
 /// Reports the run and returns its exit code.
-pub fn finish(test: Prepared, setup_data: &serde_json::Value, main: &MainThread) -> Result<u8> {
+pub fn finish(
+    test: Prepared,
+    setup_data: &serde_json::Value,
+    main: &MainThread,
+    teardown_failed: Option<ExitCode>,
+) -> Result<u8> {
     test.main.flush_metrics();
     test.main.report_suppressed_errors();
     let snapshot = test.agg.snapshot();
@@ -51,14 +56,23 @@ pub fn finish(test: Prepared, setup_data: &serde_json::Value, main: &MainThread)
         std::fs::write(path, text)
             .map_err(|e| Error::generic(format!("--summary-export {}: {e}", path.display())))?;
     }
-    Ok(exit_code(&run, &verdicts))
+    Ok(exit_code(&run, teardown_failed, &verdicts))
 }
 
-/// The stop cause's code if the run stopped early, else 99 if a threshold failed, else 0.
-fn exit_code(run: &crate::exec::RunState, verdicts: &[Verdict]) -> u8 {
+/// The stop cause's code if the run stopped early, else teardown's failure, else 99 if a
+/// threshold failed, else 0.
+fn exit_code(
+    run: &crate::exec::RunState,
+    teardown_failed: Option<ExitCode>,
+    verdicts: &[Verdict],
+) -> u8 {
     if let Some(cause) = run.cause() {
         eprintln!("engine: test aborted: {cause}");
         return cause.exit_code() as u8;
+    }
+    if let Some(code) = teardown_failed {
+        eprintln!("engine: teardown() failed");
+        return code as u8;
     }
     let failed: Vec<&str> = verdicts
         .iter()

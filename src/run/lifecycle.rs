@@ -2,7 +2,7 @@
 //! handleSummary(), which run on the main state while the workers wait or are done.
 
 use super::prepare::Prepared;
-use crate::error::{Error, Result};
+use crate::error::{Error, ExitCode, Result};
 use crate::script::hooks::Hook;
 use std::future::Future;
 use std::time::Duration;
@@ -43,14 +43,20 @@ pub fn setup(main: &MainThread, test: &Prepared) -> Result<serde_json::Value> {
         .unwrap_or(Ok(serde_json::Value::Null))
 }
 
-/// Runs teardown(data) unless disabled or undefined; a failure is logged, as in k6.
-pub fn teardown(main: &MainThread, test: &Prepared, data: &serde_json::Value) {
+/// Runs teardown(data) unless disabled or undefined. A failure is logged and its exit code
+/// returned (107 for an error, 101 for a timeout, 108 for exec.test.abort): the report
+/// still follows, as in k6, but the run fails.
+pub fn teardown(main: &MainThread, test: &Prepared, data: &serde_json::Value) -> Option<ExitCode> {
     if !test.plan.run_teardown {
-        return;
+        return None;
     }
     let timeout = test.plan.options.teardown_timeout;
-    if let Some(Err(e)) = main.block_on(test.main.call_hook(Hook::Teardown, Some(data), timeout)) {
-        eprintln!("ERRO  teardown: {e}");
+    match main.block_on(test.main.call_hook(Hook::Teardown, Some(data), timeout))? {
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("ERRO  teardown: {e}");
+            Some(e.code)
+        }
     }
 }
 

@@ -60,8 +60,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         std::mem::forget(test);
         return Ok(ExitCode::ExternalAbort as u8);
     }
-    lifecycle::teardown(&main, &test, &setup_data);
-    finish::finish(test, &setup_data, &main)
+    let teardown_failed = lifecycle::teardown(&main, &test, &setup_data);
+    finish::finish(test, &setup_data, &main, teardown_failed)
 }
 
 /// `engine inspect`: the plan `engine run` would execute with the same flags, as JSON.

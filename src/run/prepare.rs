@@ -90,6 +90,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
     };
     let vus = plan.options.max_vus_in(plan.segment);
     limits::check_fd_budget(plan.http.policy, vus, plan.serve)?;
+    for warning in &plan.options.unknown_options {
+        eprintln!("WARN  {warning}");
+    }
     if let Some(tier) = plan.options.shape_overridden_by {
         eprintln!("WARN  \"{tier}\" level configuration overrode scenarios configuration entirely");
     }

@@ -135,20 +135,11 @@ impl Vu for LuaVu {
         let result = self.call(f, data).await;
         st.iter.set(st.iter.get() + 1);
         st.iter_in_scenario.set(st.iter_in_scenario.get() + 1);
-        match result {
-            Ok(_) => {
-                let b = ctx.cfg.builtins;
-                let tags = tag_cache::base(&ctx, &st);
-                let mut buf = ctx.buffer.borrow_mut();
-                buf.add(b.iterations, tags, 1.0);
-                buf.add(
-                    b.iteration_duration,
-                    tags,
-                    started.elapsed().as_secs_f64() * 1000.0,
-                );
-                Outcome::Completed
-            }
-            Err(CallError::Abort(msg)) => Outcome::Aborted(msg),
+        // An iteration that ran to its end counts, whether it returned or threw (k6 v1.1
+        // counts fail() and exceptions as complete iterations); an abort interrupts it.
+        let outcome = match result {
+            Ok(_) => Outcome::Completed,
+            Err(CallError::Abort(msg)) => return Outcome::Aborted(msg),
             Err(CallError::Script(msg)) | Err(CallError::Engine(msg)) => {
                 if ctx.errors.allow() {
                     let text = tidy_traceback(&msg);
@@ -164,7 +155,17 @@ impl Vu for LuaVu {
                 }
                 Outcome::Failed
             }
-        }
+        };
+        let b = ctx.cfg.builtins;
+        let tags = tag_cache::base(&ctx, &st);
+        let mut buf = ctx.buffer.borrow_mut();
+        buf.add(b.iterations, tags, 1.0);
+        buf.add(
+            b.iteration_duration,
+            tags,
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
+        outcome
     }
 }
 

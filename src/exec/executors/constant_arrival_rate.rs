@@ -23,6 +23,8 @@ pub struct ConstantArrivalRate {
 
 impl Executor for ConstantArrivalRate {
     const NAME: &'static str = "constant-arrival-rate";
+    const OPTIONS: &'static [&'static str] =
+        &["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs"];
 
     fn parse(opts: &ScenarioReader) -> Result<Self> {
         let pre_allocated_vus = opts.count("preAllocatedVUs", None)?;

@@ -21,6 +21,7 @@ pub struct ConstantVus {
 
 impl Executor for ConstantVus {
     const NAME: &'static str = "constant-vus";
+    const OPTIONS: &'static [&'static str] = &["vus", "duration"];
 
     fn parse(opts: &ScenarioReader) -> Result<Self> {
         Ok(ConstantVus {

@@ -45,6 +45,8 @@ pub type Invalid = (&'static str, String);
 pub trait Executor: Sized {
     /// k6's name, as in `executor = "constant-vus"`.
     const NAME: &'static str;
+    /// Its own option names (besides every scenario's: exec, startTime, gracefulStop, ...).
+    const OPTIONS: &'static [&'static str];
     /// Reads the executor's own options from a scenario's table.
     fn parse(opts: &ScenarioReader) -> Result<Self>;
     /// Checks the options together.
@@ -108,6 +110,7 @@ impl ExecutorConfig {
             opts: &ScenarioReader,
             wrap: fn(E) -> ExecutorConfig,
         ) -> Result<Option<ExecutorConfig>> {
+            opts.check_keys(E::NAME, E::OPTIONS)?;
             E::parse(opts).map(|e| Some(wrap(e)))
         }
         match name {

@@ -23,6 +23,7 @@ pub struct PerVuIterations {
 
 impl Executor for PerVuIterations {
     const NAME: &'static str = "per-vu-iterations";
+    const OPTIONS: &'static [&'static str] = &["vus", "iterations", "maxDuration"];
 
     fn parse(opts: &ScenarioReader) -> Result<Self> {
         Ok(PerVuIterations {

@@ -27,6 +27,13 @@ pub struct RampingArrivalRate {
 
 impl Executor for RampingArrivalRate {
     const NAME: &'static str = "ramping-arrival-rate";
+    const OPTIONS: &'static [&'static str] = &[
+        "startRate",
+        "timeUnit",
+        "stages",
+        "preAllocatedVUs",
+        "maxVUs",
+    ];
 
     fn parse(opts: &ScenarioReader) -> Result<Self> {
         let pre_allocated_vus = opts.count("preAllocatedVUs", None)?;

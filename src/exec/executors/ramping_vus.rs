@@ -28,6 +28,7 @@ pub struct RampingVus {
 
 impl Executor for RampingVus {
     const NAME: &'static str = "ramping-vus";
+    const OPTIONS: &'static [&'static str] = &["startVUs", "stages", "gracefulRampDown"];
 
     fn parse(opts: &ScenarioReader) -> Result<Self> {
         Ok(RampingVus {

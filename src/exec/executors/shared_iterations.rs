@@ -23,6 +23,7 @@ pub struct SharedIterations {
 
 impl Executor for SharedIterations {
     const NAME: &'static str = "shared-iterations";
+    const OPTIONS: &'static [&'static str] = &["vus", "iterations", "maxDuration"];
 
     fn parse(opts: &ScenarioReader) -> Result<Self> {
         Ok(SharedIterations {
