@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// Do not run teardown().
     #[arg(long = "no-teardown")]
     pub no_teardown: bool,
+    /// Give scripts the whole Lua standard library: os.execute, io.popen, file writes,
+    /// package.loadlib, debug, binary chunks (removed by default).
+    #[arg(long = "unsafe-lua")]
+    pub unsafe_lua: bool,
     /// Failed requests raise an error in the script instead of returning (k6's `throw`).
     #[arg(short = 'w', long)]
     pub throw: bool,

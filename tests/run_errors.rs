@@ -541,3 +541,45 @@ fn option_typos_and_shapes_are_refused_with_the_nearest_name() {
         r.stderr
     );
 }
+
+#[test]
+fn a_broken_or_missing_module_shows_where_and_why_on_one_line() {
+    let ws = Workspace::new();
+    ws.write(
+        "badmod.lua",
+        "local M = {}\nfunction M.f(\n  return 1\nend\nreturn M\n",
+    );
+    ws.write(
+        "a.lua",
+        "local b = require 'badmod'\nfunction default() end\n",
+    );
+    let r = ws.run("a.lua", &[]);
+    assert_eq!(r.code, 107, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("engine:"))
+        .unwrap_or("");
+    assert!(
+        line.contains("badmod.lua:3:") && line.contains("near 'return'"),
+        "{}",
+        r.stderr
+    );
+    ws.write(
+        "b.lua",
+        "local b = require 'nomod'\nfunction default() end\n",
+    );
+    let r = ws.run("b.lua", &[]);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("engine:"))
+        .unwrap_or("");
+    assert!(
+        line.contains("b.lua:1:")
+            && line.contains("no file './nomod.lua'")
+            && line.contains("lib/nomod.lua"),
+        "{}",
+        r.stderr
+    );
+}

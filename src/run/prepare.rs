@@ -66,6 +66,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         stamp_samples: !args.out.is_empty(),
         time_scale: args.time_scale,
         snapshots: Some(agg.requester()),
+        unsafe_lua: args.unsafe_lua,
     };
     let main = Script::load(
         script_cfg.clone(),
@@ -127,6 +128,7 @@ pub fn plan_only(args: &RunArgs) -> Result<RunPlan> {
         stamp_samples: false,
         time_scale: args.time_scale,
         snapshots: None,
+        unsafe_lua: args.unsafe_lua,
     };
     let script = Script::load(cfg, tx, Arc::new(TagInterner::default()), usize::MAX)?;
     let plan = RunPlan::resolve(flags, &script)?;

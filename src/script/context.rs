@@ -28,6 +28,8 @@ pub struct ScriptConfig {
     pub time_scale: f64,
     /// Run totals so far, for `require("engine").metric` in teardown (main thread only).
     pub snapshots: Option<crate::metrics::SnapshotRequester>,
+    /// `--unsafe-lua`: the whole standard library, programs and file writes included.
+    pub unsafe_lua: bool,
 }
 
 /// A state's HTTP side, set once the run's options are resolved (init code cannot send).

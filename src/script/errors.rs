@@ -14,8 +14,21 @@ pub fn error_text(e: &mlua::Error) -> String {
     }
 }
 
-pub fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
+/// An init-code error on one line, without its traceback but with everything Lua said
+/// before it: a `require`d module's own file:line and reason, or every path a missing
+/// module was looked for in ("module 'x' not found: no file './x.lua'; no file ...").
+pub fn one_line(s: &str) -> String {
+    let message = s.split("\nstack traceback:").next().unwrap_or(s);
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} {}", rest.join("; "))
+    }
 }
 
 /// An error raised by a Rust primitive, located at the script line that called it.
@@ -35,7 +48,10 @@ fn script_location(lua: &Lua) -> String {
         match found {
             None => break,
             Some((short, Some(line)))
-                if short != "prelude" && short != "[C]" && !short.is_empty() =>
+                if short != "prelude"
+                    && short != "sandbox"
+                    && short != "[C]"
+                    && !short.is_empty() =>
             {
                 return format!("{short}:{line}: ");
             }
@@ -43,4 +59,23 @@ fn script_location(lua: &Lua) -> String {
         }
     }
     String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_errors_keep_their_reason_on_one_line() {
+        let syntax = "error loading module 'badmod' from file './badmod.lua':\n\t./badmod.lua:3: unexpected symbol near 'return'\nstack traceback:\n\t[C]: in ?";
+        assert_eq!(
+            one_line(syntax),
+            "error loading module 'badmod' from file './badmod.lua': ./badmod.lua:3: unexpected symbol near 'return'"
+        );
+        let missing = "a.lua:1: module 'nomod' not found:\n\tno field package.preload['nomod']\n\tno file './nomod.lua'";
+        assert_eq!(
+            one_line(missing),
+            "a.lua:1: module 'nomod' not found: no field package.preload['nomod']; no file './nomod.lua'"
+        );
+    }
 }

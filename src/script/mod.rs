@@ -15,7 +15,7 @@ pub mod vu;
 mod tests;
 
 pub use context::{ScriptConfig, WorkerCtx};
-use errors::first_line;
+use errors::one_line;
 pub use errors::{error_text, lua_err};
 pub use vu::{CallError, LuaFactory, LuaVu, Shared};
 
@@ -31,6 +31,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 const PRELUDE: &str = include_str!("prelude.lua");
+/// Removes what a load test must not do (programs, file writes, C code, binary chunks, the
+/// debug library but its traceback) unless `--unsafe-lua`.
+const SANDBOX: &str = include_str!("sandbox.lua");
 
 /// A worker's Lua state after the script's init code ran.
 pub struct Script {
@@ -73,6 +76,9 @@ impl Script {
             let native = modules::native(&lua, &ctx, vu_main.clone())?;
             native.set("yield_mark", Value::LightUserData(intent::YIELD_MARK))?;
             lua.load(PRELUDE).set_name("=prelude").call::<()>(native)?;
+            if !ctx.cfg.unsafe_lua {
+                lua.load(SANDBOX).set_name("=sandbox").exec()?;
+            }
             let env = lua.create_table()?;
             for (k, v) in &ctx.cfg.env {
                 env.set(k.as_str(), v.as_str())?;
@@ -89,7 +95,7 @@ impl Script {
         lua.load(source)
             .set_name(format!("@{}", path.display()))
             .exec()
-            .map_err(|e| Error::script(first_line(&error_text(&e))))?;
+            .map_err(|e| Error::script(one_line(&error_text(&e))))?;
         let vu_main = vu_main
             .borrow_mut()
             .take()
@@ -213,8 +219,19 @@ fn set_package_path(lua: &Lua, script: &std::path::Path) -> mlua::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| ".".into());
-    let path =
-        format!("{dir}/?.lua;{dir}/lib/?.lua;{dir}/../lib/?.lua;./lib/?.lua;{dir}/?/init.lua");
+    let mut templates: Vec<String> = Vec::new();
+    for t in [
+        format!("{dir}/?.lua"),
+        format!("{dir}/lib/?.lua"),
+        format!("{dir}/../lib/?.lua"),
+        "./lib/?.lua".to_string(),
+        format!("{dir}/?/init.lua"),
+    ] {
+        if !templates.contains(&t) {
+            templates.push(t);
+        }
+    }
+    let path = templates.join(";");
     let package: Table = lua.globals().get("package")?;
     package.set("path", path)?;
     package.set("cpath", "")?;

@@ -43,6 +43,7 @@ impl Harness {
             stamp_samples: false,
             time_scale: 1.0,
             snapshots: None,
+            unsafe_lua: false,
         };
         let script = Script::load(cfg, tx, interner.clone(), 0)?;
         script.connect(crate::http::Settings {
@@ -126,7 +127,12 @@ impl Harness {
     /// A global the script set, as text.
     fn global(&self, name: &str) -> String {
         let v: mlua::Value = self.script.lua.globals().get(name).expect("global");
-        errors::first_line(&v.to_string().unwrap_or_default())
+        v.to_string()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -404,4 +410,43 @@ end"#,
     assert!(h.global("bad_header").contains("params.headers"));
     assert!(h.global("bad_type").contains("params.responseType"));
     assert!(h.of("http_reqs").is_empty(), "nothing was sent");
+}
+
+#[test]
+fn the_sandbox_removes_programs_writes_c_code_and_debug_but_keeps_reading() {
+    let h = Harness::load(
+        r#"
+local function try(f) local ok, e = pcall(f); return ok and "allowed" or tostring(e) end
+refused = table.concat({
+  try(function() local r = os.execute("true"); return r end),
+  try(function() local r = io.popen("ls"); return r end),
+  try(function() local r = io.open("x.txt", "w"); return r end),
+  try(function() local r = package.loadlib("x", "y"); return r end),
+  try(function() local r = debug.getinfo(1); return r end),
+}, "\n")
+local f = io.open(package.path:match("^([^?]*)") .. "t.lua", "r")
+reads = tostring(f ~= nil) .. " " .. type(os.time()) .. " " .. type(debug.traceback)
+binary = tostring((load(string.dump(function() end))))
+function default() end
+"#,
+    )
+    .unwrap();
+    let refused: String = h.script.lua.globals().get("refused").unwrap();
+    let lines: Vec<&str> = refused.lines().collect();
+    for (line, name) in lines.iter().zip([
+        "os.execute",
+        "io.popen",
+        "io.open(x.txt, w)",
+        "package.loadlib",
+        "debug.getinfo",
+    ]) {
+        assert!(
+            line.contains(name) && line.contains("--unsafe-lua"),
+            "{line}"
+        );
+        assert!(line.contains("t.lua:"), "located at the script: {line}");
+    }
+    assert_eq!(lines.len(), 5);
+    assert_eq!(h.global("reads"), "true number function");
+    assert_eq!(h.global("binary"), "nil");
 }

@@ -190,6 +190,7 @@ pub fn tidy_traceback(msg: &str) -> String {
     msg.lines()
         .filter(|l| {
             !l.contains("prelude")
+                && !l.contains("sandbox:")
                 && !l.contains("[C]: in ?")
                 && !l.contains("in function 'xpcall'")
         })
