@@ -583,3 +583,205 @@ fn a_broken_or_missing_module_shows_where_and_why_on_one_line() {
         r.stderr
     );
 }
+
+#[test]
+fn a_vu_in_a_cpu_bound_loop_is_interrupted_at_its_deadline_and_the_others_go_on() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { scenarios = { s = { executor = 'constant-vus', vus = 2, duration = '1s', gracefulStop = '500ms' } } }\nfunction default()\n  if __VU == 1 then while true do end end\n  sleep(0.1)\nend\nfunction teardown() console.log('teardown ran') end\n",
+    );
+    let started = std::time::Instant::now();
+    // One worker: the looping VU shares its thread with the other.
+    let r = ws.run("t.lua", &["--workers", "1"]);
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("teardown ran"), "{}", r.stderr);
+    // VU 2 kept iterating (about 10 times) beside the loop; VU 1 was cut at 1.5 s.
+    let iterations = r.metric("iterations", "count");
+    assert!((3.0..=11.0).contains(&iterations), "{iterations}");
+    assert!(
+        r.stdout.contains("1 interrupted iterations"),
+        "{}",
+        r.stdout
+    );
+    // Deadline (1.5 s) plus one second, the bound.
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "took {took:?}"
+    );
+}
+
+#[test]
+fn runaway_setup_and_teardown_hit_their_timeouts() {
+    let ws = Workspace::new();
+    ws.write(
+        "s.lua",
+        "options = { setupTimeout = '1s', iterations = 1 }\nfunction setup() while true do end end\nfunction default() end\n",
+    );
+    let r = ws.run("s.lua", &[]);
+    assert_eq!(r.code, 100, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("setup() execution timed out after 1s"),
+        "{}",
+        r.stderr
+    );
+    ws.write(
+        "t.lua",
+        "options = { teardownTimeout = '1s', iterations = 1 }\nfunction default() end\nfunction teardown() local x = 0 while true do x = x + 1 end end\n",
+    );
+    let r = ws.run("t.lua", &[]);
+    assert_eq!(r.code, 101, "{}", r.stderr);
+    assert_eq!(
+        r.metric("iterations", "count"),
+        1.0,
+        "the summary is still written"
+    );
+}
+
+/// A running `engine run` whose stderr is read line by line, for signal tests.
+struct Child {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Child {
+    fn start(ws: &Workspace, script: &str) -> Child {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+            .current_dir(ws.path())
+            .args(["run", "-q", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let all = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                all.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = tx.send(line);
+            }
+        });
+        Child {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Waits (at most 10 s) for a stderr line containing `marker`.
+    fn wait_for(&self, marker: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            if line.contains(marker) {
+                return;
+            }
+        }
+        panic!("no {marker:?} on stderr: {}", self.stderr.lock().unwrap());
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: signalling a child process this test started.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Exit code, stdout, stderr, and how long it took after the last signal.
+    fn finish(
+        self,
+        since: std::time::Instant,
+    ) -> (Option<i32>, String, String, std::time::Duration) {
+        let out = self.child.wait_with_output().unwrap();
+        let took = since.elapsed();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let stderr = self.stderr.lock().unwrap().clone();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+            took,
+        )
+    }
+}
+
+#[test]
+fn a_signal_during_setup_stops_the_run_without_teardown_and_prints_the_summary() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let ws = Workspace::new();
+        ws.write(
+            "t.lua",
+            "options = { iterations = 1 }\nfunction setup() console.log('in setup') sleep(30) end\nfunction default() console.log('iteration ran') end\nfunction teardown() console.log('teardown ran') end\n",
+        );
+        let child = Child::start(&ws, "t.lua");
+        child.wait_for("in setup");
+        let sent = std::time::Instant::now();
+        child.signal(sig);
+        let (code, stdout, stderr, took) = child.finish(sent);
+        assert_eq!(code, Some(105), "signal {sig}: {stderr}");
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+        assert!(
+            !stderr.contains("iteration ran") && !stderr.contains("teardown ran"),
+            "{stderr}"
+        );
+        assert!(stdout.contains("TOTAL RESULTS"), "{stdout}");
+    }
+}
+
+#[test]
+fn the_first_signal_gives_running_iterations_their_graceful_stop_then_teardown_runs() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { scenarios = { s = { executor = 'constant-vus', vus = 1, duration = '60s', gracefulStop = '1s' } } }\nfunction default() console.log('iterating') sleep(20) end\nfunction teardown() console.log('teardown ran') end\n",
+    );
+    let child = Child::start(&ws, "t.lua");
+    child.wait_for("iterating");
+    let sent = std::time::Instant::now();
+    child.signal(libc::SIGTERM);
+    let (code, stdout, stderr, took) = child.finish(sent);
+    assert_eq!(code, Some(105), "{stderr}");
+    // gracefulStop is 1 s: the sleeping iterations are interrupted then, not after 20 s.
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(4),
+        "took {took:?}"
+    );
+    assert!(stderr.contains("teardown ran"), "{stderr}");
+    assert!(stdout.contains("1 interrupted iterations"), "{stdout}");
+}
+
+#[test]
+fn a_signal_in_teardown_cuts_it_short_and_a_second_signal_exits_at_once() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { iterations = 1 }\nfunction default() end\nfunction teardown() console.log('in teardown') sleep(30) end\n",
+    );
+    let child = Child::start(&ws, "t.lua");
+    child.wait_for("in teardown");
+    let sent = std::time::Instant::now();
+    child.signal(libc::SIGINT);
+    let (code, stdout, stderr, took) = child.finish(sent);
+    assert_eq!(code, Some(105), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    assert!(stdout.contains("TOTAL RESULTS"), "{stdout}");
+
+    ws.write(
+        "u.lua",
+        "options = { scenarios = { s = { executor = 'constant-vus', vus = 1, duration = '60s', gracefulStop = '30s' } } }\nfunction default() console.log('iterating') while true do end end\n",
+    );
+    let child = Child::start(&ws, "u.lua");
+    child.wait_for("iterating");
+    child.signal(libc::SIGINT);
+    child.wait_for("stopping");
+    let sent = std::time::Instant::now();
+    child.signal(libc::SIGINT);
+    let (code, _, stderr, took) = child.finish(sent);
+    assert_eq!(code, Some(105), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}

@@ -3,6 +3,7 @@
 
 use super::lifecycle::{self, MainThread};
 use super::prepare::Prepared;
+use super::signals::Signals;
 use crate::error::{Error, ExitCode, Result};
 use crate::report;
 use crate::thresholds::{self, Verdict};
@@ -13,6 +14,7 @@ pub fn finish(
     setup_data: &serde_json::Value,
     main: &MainThread,
     teardown_failed: Option<ExitCode>,
+    signals: &Signals,
 ) -> Result<u8> {
     test.main.flush_metrics();
     test.main.report_suppressed_errors();
@@ -25,7 +27,7 @@ pub fn finish(
         setup_data,
         stdout_is_tty(),
     );
-    let custom = lifecycle::handle_summary(main, &test, &data);
+    let custom = lifecycle::handle_summary(main, &test, &data, signals);
     if let Some(outputs) = &custom {
         write_summary_outputs(outputs);
     }

@@ -2,7 +2,9 @@
 //! handleSummary(), which run on the main state while the workers wait or are done.
 
 use super::prepare::Prepared;
+use super::signals::Signals;
 use crate::error::{Error, ExitCode, Result};
+use crate::exec::{Stop, StopCause};
 use crate::script::hooks::Hook;
 use std::future::Future;
 use std::time::Duration;
@@ -33,25 +35,49 @@ impl MainThread {
     }
 }
 
-/// Runs setup() unless disabled or undefined; its return value (null without one).
-pub fn setup(main: &MainThread, test: &Prepared) -> Result<serde_json::Value> {
+/// Runs setup() unless disabled or undefined; its return value (null without one), or
+/// `None` when a signal stopped it.
+pub fn setup(
+    main: &MainThread,
+    test: &Prepared,
+    signals: &Signals,
+) -> Result<Option<serde_json::Value>> {
     if !test.plan.run_setup {
-        return Ok(serde_json::Value::Null);
+        return Ok(Some(serde_json::Value::Null));
     }
     let timeout = test.plan.options.setup_timeout;
-    main.block_on(test.main.call_hook(Hook::Setup, None, timeout))
-        .unwrap_or(Ok(serde_json::Value::Null))
+    let hook = test.main.call_hook(Hook::Setup, None, timeout);
+    match main.block_on(signals.or_next(hook)) {
+        None => {
+            eprintln!("\nstopped during setup(): no scenario runs, and no teardown (setup did not finish)");
+            Ok(None)
+        }
+        Some(None) => Ok(Some(serde_json::Value::Null)),
+        Some(Some(result)) => result.map(Some),
+    }
 }
 
 /// Runs teardown(data) unless disabled or undefined. A failure is logged and its exit code
 /// returned (107 for an error, 101 for a timeout, 108 for exec.test.abort): the report
 /// still follows, as in k6, but the run fails.
-pub fn teardown(main: &MainThread, test: &Prepared, data: &serde_json::Value) -> Option<ExitCode> {
+/// A signal cuts it short (the run then ends with 105).
+pub fn teardown(
+    main: &MainThread,
+    test: &Prepared,
+    data: &serde_json::Value,
+    signals: &Signals,
+) -> Option<ExitCode> {
     if !test.plan.run_teardown {
         return None;
     }
     let timeout = test.plan.options.teardown_timeout;
-    match main.block_on(test.main.call_hook(Hook::Teardown, Some(data), timeout))? {
+    let hook = test.main.call_hook(Hook::Teardown, Some(data), timeout);
+    let Some(done) = main.block_on(signals.or_next(hook)) else {
+        eprintln!("\nstopped during teardown()");
+        test.run.stop(StopCause::Signal, Stop::Hard);
+        return None;
+    };
+    match done? {
         Ok(_) => None,
         Err(e) => {
             eprintln!("ERRO  teardown: {e}");
@@ -66,11 +92,17 @@ pub fn handle_summary(
     main: &MainThread,
     test: &Prepared,
     data: &serde_json::Value,
+    signals: &Signals,
 ) -> Option<serde_json::Value> {
     let hook = test
         .main
         .call_hook(Hook::HandleSummary, Some(data), HANDLE_SUMMARY_TIMEOUT);
-    match main.block_on(hook)? {
+    let Some(done) = main.block_on(signals.or_next(hook)) else {
+        eprintln!("\nstopped during handleSummary(): the default summary follows");
+        test.run.stop(StopCause::Signal, Stop::Hard);
+        return None;
+    };
+    match done? {
         Ok(outputs) => Some(outputs),
         Err(e) => {
             eprintln!("ERRO  handleSummary: {e}");

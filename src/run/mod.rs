@@ -20,19 +20,32 @@ mod workers;
 
 use crate::cli::{InspectArgs, RunArgs};
 use crate::error::{ExitCode, Result};
+use crate::exec::{Stop, StopCause};
 use crate::options;
 use crate::report;
 use lifecycle::MainThread;
-use signals::Ended;
+use signals::{Ended, Signals};
 use std::sync::Arc;
 
-/// Runs a test; returns the exit code (0, or 99/105/108 as k6 would).
+/// Runs a test; returns the exit code (0, or 99/100/101/105/107/108 as k6 would).
 pub fn run(args: RunArgs) -> Result<u8> {
+    let signals = Signals::listen()?;
     let test = prepare::prepare(&args)?;
     let workers = workers::start(&test)?;
+    if signals.received() > 0 {
+        workers::cancel(workers);
+        eprintln!("engine: stopped by signal before the test started");
+        return Ok(ExitCode::ExternalAbort as u8);
+    }
     let main = MainThread::new()?;
-    let setup_data = match lifecycle::setup(&main, &test) {
-        Ok(data) => Arc::new(data),
+    let setup_data = match lifecycle::setup(&main, &test, &signals) {
+        Ok(Some(data)) => Arc::new(data),
+        Ok(None) => {
+            // Stopped during setup(): no scenario and no teardown (setup did not finish).
+            workers::cancel(workers);
+            test.run.stop(StopCause::Signal, Stop::Hard);
+            return finish::finish(test, &serde_json::Value::Null, &main, None, &signals);
+        }
         Err(e) => {
             workers::cancel(workers);
             return Err(e);
@@ -46,22 +59,27 @@ pub fn run(args: RunArgs) -> Result<u8> {
     test.agg.start_clock();
     workers.start(Some(setup_data.clone()));
     let progress = report::progress::Progress::start(test.run.clone(), &plan.options, plan.quiet);
+    let run = test.run.clone();
     let ended = main.block_on(signals::wait(
         workers,
-        test.run.clone(),
+        run,
         &test.agg,
         &test.thresholds,
+        &signals,
     ));
     progress.stop();
     test.agg.stop_clock();
-    if let Ended::Now = ended? {
+    let teardown_failed = match ended? {
+        Ended::Joined => lifecycle::teardown(&main, &test, &setup_data, &signals),
+        Ended::Now => None,
+    };
+    if signals.received() >= 2 {
         // A second signal: nothing is worth waiting for, not even the server's or the
         // workers' threads, which dropping `test` would join.
         std::mem::forget(test);
         return Ok(ExitCode::ExternalAbort as u8);
     }
-    let teardown_failed = lifecycle::teardown(&main, &test, &setup_data);
-    finish::finish(test, &setup_data, &main, teardown_failed)
+    finish::finish(test, &setup_data, &main, teardown_failed, &signals)
 }
 
 /// `engine inspect`: the plan `engine run` would execute with the same flags, as JSON.

@@ -44,6 +44,8 @@ pub struct WorkerCtx {
     pub cfg: ScriptConfig,
     pub buffer: RefCell<Buffer>,
     pub http: OnceCell<Http>,
+    /// Which coroutine this state is resuming, for the preemption watchdog.
+    pub preempt: std::sync::Arc<super::preempt::Slot>,
     pub current: RefCell<Option<Rc<VuState>>>,
     /// The RNG of code that runs outside any VU (init code).
     pub init_rng: RefCell<SmallRng>,

@@ -7,6 +7,7 @@ mod errors;
 pub mod hooks;
 mod intent;
 mod modules;
+mod preempt;
 mod stack;
 mod tag_cache;
 pub mod vu;
@@ -63,6 +64,7 @@ impl Script {
             cfg,
             buffer: RefCell::new(Buffer::new(tx, interner, stamp)),
             http: OnceCell::new(),
+            preempt: preempt::Slot::watched(),
             current: RefCell::new(None),
             errors: ErrorLog::new("iteration errors"),
             request_failures: ErrorLog::new("request failures"),

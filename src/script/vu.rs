@@ -6,6 +6,7 @@ use super::errors::error_text;
 use super::intent::{Intent, Reply};
 use super::modules::http::request::{read_request, Prepared};
 use super::modules::http::{client_for, failures, metrics, response};
+use super::preempt;
 use super::stack::Slot;
 use super::tag_cache;
 use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
@@ -208,8 +209,19 @@ async fn drive(
 ) -> Result<(bool, Value), String> {
     loop {
         *sh.ctx.current.borrow_mut() = Some(st.clone());
+        sh.ctx.preempt.enter(thread.state());
         let r = thread.resume::<Intent>(reply);
+        let hooked = sh.ctx.preempt.leave();
         *sh.ctx.current.borrow_mut() = None;
+        if hooked {
+            if matches!(r, Ok(Intent::Foreign)) && thread.status() == ThreadStatus::Resumable {
+                // The watchdog made it yield: let the runtime run, then go on where it was.
+                tokio::task::yield_now().await;
+                reply = Reply::Nothing;
+                continue;
+            }
+            preempt::unhook(thread.state());
+        }
         reply = match r.map_err(|e| error_text(&e))? {
             Intent::IterEnd(ok, value) => return Ok((ok, value)),
             Intent::Sleep(secs) => {

@@ -146,7 +146,7 @@ pub async fn run<F: VuFactory>(
         }
     }
     let end = (start + schedule.duration()).max(Instant::now());
-    finish(tasks, end + env.graceful_stop, &env.run).await;
+    finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
     active.fetch_sub(allocated as u64, Ordering::Relaxed);
     Ok(())
 }

@@ -81,7 +81,7 @@ impl Executor for ConstantVus {
                 Instant::now() < end
             });
         }
-        finish(tasks, end + env.graceful_stop, &env.run).await;
+        finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
         Ok(())
     }
 }

@@ -181,9 +181,6 @@ fn scale_count(x: &mut u64, factor: f64) {
     }
 }
 
-/// How long running iterations get after the first Ctrl-C.
-pub const SIGNAL_GRACE: Duration = Duration::from_secs(3);
-
 /// What every executor on a worker gets.
 pub struct ExecEnv<'a, F: VuFactory> {
     pub factory: &'a F,
@@ -206,14 +203,20 @@ impl<F: VuFactory> ExecEnv<'_, F> {
 }
 
 /// Waits for VU loops to end by themselves until `hard_deadline`, then interrupts the rest.
-/// A first Ctrl-C shortens the wait to [`SIGNAL_GRACE`]; a hard stop ends it at once.
-pub async fn finish(mut tasks: JoinSet<()>, hard_deadline: Instant, run: &RunState) {
+/// A graceful stop (the first signal) gives them `graceful_stop` from then, as k6 gives
+/// each scenario's gracefulStop; a hard stop ends the wait at once.
+pub async fn finish(
+    mut tasks: JoinSet<()>,
+    hard_deadline: Instant,
+    graceful_stop: Duration,
+    run: &RunState,
+) {
     let mut stop = run.subscribe();
     let mut stop2 = run.subscribe();
     tokio::select! {
         _ = async { while tasks.join_next().await.is_some() {} } => {}
         _ = tokio::time::sleep_until(hard_deadline) => {}
-        _ = async { reached(&mut stop, Stop::Graceful).await; tokio::time::sleep(SIGNAL_GRACE).await } => {}
+        _ = async { reached(&mut stop, Stop::Graceful).await; tokio::time::sleep(graceful_stop).await } => {}
         _ = reached(&mut stop2, Stop::Hard) => {}
     }
     tasks.shutdown().await;

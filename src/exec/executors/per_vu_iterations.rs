@@ -94,7 +94,7 @@ impl Executor for PerVuIterations {
                 true
             });
         }
-        finish(tasks, end + env.graceful_stop, &env.run).await;
+        finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
         let dropped: u64 = counters.iter().map(|c| c.get()).sum();
         if dropped > 0 {
             env.factory.dropped(&sc, dropped);

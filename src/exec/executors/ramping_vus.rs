@@ -172,7 +172,7 @@ async fn drive<F: VuFactory>(
     for slot in &slots {
         slot.wanted.set(false);
     }
-    finish(tasks, end + env.graceful_stop, &env.run).await;
+    finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
     Ok(())
 }
 

@@ -101,7 +101,7 @@ impl Executor for SharedIterations {
                 true
             });
         }
-        finish(tasks, end + env.graceful_stop, &env.run).await;
+        finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
         if left.get() > 0 {
             env.factory.dropped(&sc, left.get());
         }

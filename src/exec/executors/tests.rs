@@ -400,15 +400,16 @@ fn segments_split_vus_and_arrivals_without_overlap() {
 }
 
 #[test]
-fn a_signal_gives_running_iterations_the_signal_grace_then_interrupts_them() {
+fn a_signal_gives_running_iterations_their_graceful_stop_then_interrupts_them() {
     let cfg = ExecutorConfig::ConstantVus(ConstantVus {
         vus: 2,
         duration: ms(60_000),
     });
     let mut case = Case::new(cfg, ms(10_000));
+    case.graceful_stop = ms(2000);
     case.signal_at = Some(ms(500));
     let out = case.run();
     assert_eq!(out.starts, grid(&[1, 2], &[0]));
     assert_eq!((out.completed, out.interrupted), (0, 2));
-    assert_eq!(out.ended, ms(500) + SIGNAL_GRACE);
+    assert_eq!(out.ended, ms(2500));
 }
