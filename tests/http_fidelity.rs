@@ -450,3 +450,101 @@ end
     assert_eq!(r.metric("http_req_failed", "passes"), 0.0);
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 12);
 }
+
+/// A bare HTTP/1.1 server that answers each connection's first request and reads its second
+/// one whole, then closes without answering: the race where a kept-alive connection is
+/// closed by the server after it read a request. Returns its address and how many requests
+/// it read in all.
+fn start_read_then_close_server() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = read.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut seen: Vec<u8> = Vec::new();
+                let mut buf = [0u8; 4096];
+                for nth in 0.. {
+                    // One request: the head, then Content-Length bytes of body.
+                    let head_end = loop {
+                        if let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&seen[..head_end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while seen.len() < head_end + len {
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    seen.drain(..head_end + len);
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if nth > 0 {
+                        return; // read, then closed without a word
+                    }
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+            });
+        }
+    });
+    (addr, read)
+}
+
+#[test]
+fn a_request_the_server_may_have_read_is_sent_again_only_when_safe_to_repeat() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let ws = Workspace::new();
+    let run = |call: &str| {
+        let (addr, read) = start_read_then_close_server();
+        ws.write(
+            "t.lua",
+            &format!(
+                r#"
+options = {{ vus = 1, iterations = 1 }}
+function default()
+  local first = {call}
+  local second = {call}
+  check(first, {{ ["first answered"] = function(r) return r.status == 200 end }})
+  check(second, {{ ["second answered"] = function(r) return r.status == 200 end }})
+end
+"#,
+                call = call.replace("ADDR", &addr.to_string())
+            ),
+        );
+        let r = ws.run("t.lua", &["--connections", "per-vu"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        (r, read.load(SeqCst))
+    };
+    // A POST: the second reached the server, which closed without answering; it is
+    // reported failed, not sent twice. Two POSTs counted, two read by the server.
+    let (r, read) = run(r#"http.post("http://ADDR/track", "x")"#);
+    assert_eq!(read, 2);
+    assert_eq!(r.metric("http_reqs", "count"), 2.0);
+    assert_eq!(r.check("first answered"), (1, 0));
+    assert_eq!(r.check("second answered"), (0, 1), "{}", r.stderr);
+    // A GET, and a POST with an idempotency key, are safe to repeat: the second goes again
+    // on a new connection and is answered there (the server read three requests, the
+    // script made two).
+    for call in [
+        r#"http.get("http://ADDR/x")"#,
+        r#"http.post("http://ADDR/track", "x", { headers = { ["Idempotency-Key"] = "k1" } })"#,
+    ] {
+        let (r, read) = run(call);
+        assert_eq!(read, 3, "{call}");
+        assert_eq!(r.metric("http_reqs", "count"), 2.0, "{call}");
+        assert_eq!(r.check("second answered"), (1, 0), "{call}: {}", r.stderr);
+    }
+}

@@ -270,8 +270,18 @@ impl Client {
                     );
                     match tokio::time::timeout_at(deadline, x).await {
                         Err(_) => return fail(timeout_error(), slot_at),
-                        // A kept-alive connection the server closed meanwhile: once more on a new one.
-                        Ok(Err(e)) if reused && !fresh && e.stale() => fresh = true,
+                        // A kept-alive connection the server closed meanwhile: once more on a new
+                        // one, if nothing was sent or the request is safe to repeat (Go's
+                        // rule, which k6 follows); a POST the server may have read is not
+                        // sent twice.
+                        Ok(Err(e))
+                            if reused
+                                && !fresh
+                                && (e.nothing_sent()
+                                    || (e.stale() && replayable(method, spec))) =>
+                        {
+                            fresh = true
+                        }
                         Ok(Err(e)) => return fail(h1_error(e, url.as_str()), slot_at),
                         Ok(Ok(x)) => {
                             if x.reusable {
@@ -521,10 +531,22 @@ fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// An HTTP/1.1 failure as k6 reports it.
+/// Whether a request may be sent again after its connection failed: an idempotent method
+/// without side effects, or one that carries an idempotency key (Go's transport rule).
+fn replayable(method: &Method, spec: &RequestSpec) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) || spec
+        .headers
+        .iter()
+        .any(|(k, _)| k == "idempotency-key" || k == "x-idempotency-key")
+}
+
 fn h1_error(e: super::h1::H1Error, url: &str) -> ErrorCode {
     use super::h1::H1Error;
     match e {
-        H1Error::Io { err, .. } => classify(&err, url),
+        H1Error::Io { err, .. } | H1Error::NotSent(err) => classify(&err, url),
         H1Error::Closed { .. } => ErrorCode {
             code: 1000,
             message: format!("{url}: EOF (the server closed the connection)"),

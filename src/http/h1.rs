@@ -32,6 +32,9 @@ pub struct H1Conn {
 /// Why an exchange failed. `nothing_read`: before any byte of a response came back.
 #[derive(Debug)]
 pub enum H1Error {
+    /// Not a byte of the request was written: it can be sent again on another connection
+    /// whatever its method.
+    NotSent(io::Error),
     Io {
         err: io::Error,
         nothing_read: bool,
@@ -44,9 +47,17 @@ pub enum H1Error {
 }
 
 impl H1Error {
-    /// A kept-alive connection the server had closed meanwhile: worth one retry on a new one.
+    /// Nothing of the request reached the connection.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(self, H1Error::NotSent(_))
+    }
+
+    /// The connection closed (or was reset) before any byte of a response: a kept-alive
+    /// connection the server closed meanwhile. The server may or may not have read the
+    /// request, so only a request that is safe to repeat may be sent again (RFC 9110 9.2.2).
     pub fn stale(&self) -> bool {
         match self {
+            H1Error::NotSent(_) => true,
             H1Error::Closed { nothing_read } => *nothing_read,
             H1Error::Io { err, nothing_read } => {
                 *nothing_read
@@ -124,7 +135,16 @@ impl H1Conn {
         keep_body: bool,
     ) -> Result<Exchange, H1Error> {
         // The caller puts a small body in `head` already: one write for the usual request.
-        self.io.write_all(head).await.map_err(io_err(true))?;
+        // The first write tells whether anything left at all (see H1Error::NotSent).
+        let first = match self.io.write(head).await {
+            Ok(0) => return Err(H1Error::NotSent(io::ErrorKind::WriteZero.into())),
+            Ok(n) => n,
+            Err(e) => return Err(H1Error::NotSent(e)),
+        };
+        self.io
+            .write_all(&head[first..])
+            .await
+            .map_err(io_err(true))?;
         if !req_body.is_empty() {
             self.io.write_all(req_body).await.map_err(io_err(true))?;
         }
