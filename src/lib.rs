@@ -36,6 +36,9 @@ pub mod target;
 pub mod thresholds;
 pub mod timefmt;
 
+#[cfg(test)]
+mod proptests;
+
 /// Runs one CLI command; returns the process exit code.
 pub fn main_command(cli: cli::Cli) -> error::Result<u8> {
     match cli.command {

@@ -377,3 +377,113 @@ async fn a_bad_date_is_400_and_a_declared_oversized_body_is_refused_before_it_is
     assert!(head.starts_with("HTTP/1.1 413"), "{head:?}");
     s.stop().await;
 }
+
+/// One POST /track on a kept-alive connection; the status, or None if the connection died.
+fn post_beacon(conn: &mut std::net::TcpStream, body: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let req = format!(
+        "POST /track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap_or(0));
+            if got.len() >= end + 4 + len {
+                return head.get(9..12)?.parse().ok();
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Starts `engine serve` on a free port with this log; its URL and the events it replayed.
+fn serve_process(db: &std::path::Path) -> (std::process::Child, String, u64) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "engine serve: listening on http://ADDR (event log: ..., N events replayed)"
+    let url = line.split_whitespace().nth(4).unwrap().to_string();
+    let replayed = line
+        .split(", ")
+        .last()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    (child, url, replayed)
+}
+
+#[test]
+fn kill_9_while_beacons_are_acknowledged_loses_none_and_duplicates_none() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("funnel.db");
+    let (mut server, url, replayed) = serve_process(&db);
+    assert_eq!(replayed, 0);
+    let addr = url.trim_start_matches("http://").to_string();
+    let acked = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (addr, acked, sent, stop) =
+                (addr.clone(), acked.clone(), sent.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let Ok(mut conn) = std::net::TcpStream::connect(&addr) else {
+                    return;
+                };
+                for i in 0.. {
+                    if stop.load(SeqCst) {
+                        return;
+                    }
+                    let body = ev("funnel_enter", "website", &format!("kill9-{c}-{i}")).to_string();
+                    sent.fetch_add(1, SeqCst);
+                    match post_beacon(&mut conn, &body) {
+                        Some(200) => {
+                            acked.fetch_add(1, SeqCst);
+                        }
+                        _ => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    server.kill().unwrap(); // SIGKILL: no flush, no goodbye
+    server.wait().unwrap();
+    stop.store(true, SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (acked, sent) = (acked.load(SeqCst), sent.load(SeqCst));
+    assert!(
+        acked > 50,
+        "only {acked} beacons were acknowledged before the kill"
+    );
+    let (mut server, _, replayed) = serve_process(&db);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // Every acknowledged beacon is in the log; a beacon committed but not yet acknowledged
+    // when the process died may be there too; none is there twice (sessions are unique).
+    assert!(
+        acked <= replayed && replayed <= sent,
+        "acknowledged {acked}, replayed {replayed}, sent {sent}"
+    );
+}

@@ -12,7 +12,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if let Ok(ms) = s.parse::<f64>() {
         return from_secs(ms / 1000.0, text);
     }
-    let mut total = 0.0f64;
+    // Summed in whole nanoseconds, as Go does: "35.538s" is exactly 35,538 ms, which a
+    // float sum is not.
+    let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
         let num_len = rest
@@ -25,37 +27,58 @@ pub fn parse(text: &str) -> Result<Duration, String> {
                 "invalid duration {text:?}: expected a number (use e.g. 30s, 5m, 1h30m)"
             ));
         }
-        let value: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: bad number"))?;
+        let number = &rest[..num_len];
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let factor = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
+        let unit_ns: u128 = match &rest[..unit_len] {
+            "h" => 3_600_000_000_000,
+            "m" => 60_000_000_000,
+            "s" => 1_000_000_000,
+            "ms" => 1_000_000,
+            "us" | "µs" => 1_000,
+            "ns" => 1,
             unit => {
                 return Err(format!(
                     "invalid duration {text:?}: unknown unit {unit:?} (use h, m, s, ms)"
                 ))
             }
         };
-        total += value * factor;
+        let ns = decimal_nanos(number, unit_ns)
+            .ok_or_else(|| format!("invalid duration {text:?}: bad number {number:?}"))?;
+        total = total
+            .checked_add(ns)
+            .ok_or_else(|| format!("invalid duration {text:?}: too long"))?;
         rest = &rest[unit_len..];
     }
-    from_secs(total, text)
+    let secs = u64::try_from(total / 1_000_000_000)
+        .map_err(|_| format!("invalid duration {text:?}: too long"))?;
+    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+/// `number` (digits with at most one '.') times `unit_ns`, truncated to whole nanoseconds.
+fn decimal_nanos(number: &str, unit_ns: u128) -> Option<u128> {
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+        return None;
+    }
+    let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut ns = int.checked_mul(unit_ns)?;
+    // Digits past the 20th cannot reach a nanosecond of even an hour.
+    let frac = &frac[..frac.len().min(20)];
+    if !frac.is_empty() {
+        let f: u128 = frac.parse().ok()?;
+        ns = ns.checked_add(f * unit_ns / 10u128.pow(frac.len() as u32))?;
+    }
+    Some(ns)
 }
 
 fn from_secs(secs: f64, text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {text:?}: must not be negative"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {text:?}: too long"))
 }
 
 /// Formats like Go's time.Duration (what k6 prints): "1m30s", "10m0s", "500ms", "0s".

@@ -450,3 +450,37 @@ function default() end
     assert_eq!(h.global("reads"), "true number function");
     assert_eq!(h.global("binary"), "nil");
 }
+
+#[test]
+fn json_decode_never_panics_and_round_trips_what_it_encodes() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let h = Harness::load(
+        "function try_decode(s) return pcall(JSON.parse, s) end\nfunction round_trip(s) local v = JSON.parse(s); return JSON.stringify(v) end\nfunction default() end\n",
+    )
+    .unwrap();
+    let try_decode: mlua::Function = h.script.lua.globals().get("try_decode").unwrap();
+    let round_trip: mlua::Function = h.script.lua.globals().get("round_trip").unwrap();
+    let mut runner = TestRunner::new(Config::with_cases(2000));
+    runner
+        .run(&proptest::collection::vec(any::<u8>(), 0..64), |bytes| {
+            let s = h.script.lua.create_string(&bytes).unwrap();
+            let _: (bool, mlua::Value) = try_decode.call(s).unwrap();
+            Ok(())
+        })
+        .unwrap();
+    // Objects of strings and integers survive decode + encode (as serde_json's value).
+    runner
+        .run(
+            &proptest::collection::btree_map("[a-z]{1,6}", any::<i32>(), 0..6),
+            |m| {
+                let text = serde_json::to_string(&m).unwrap();
+                let back: String = round_trip.call(text.clone()).unwrap();
+                let a: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let b: serde_json::Value = serde_json::from_str(&back).unwrap();
+                prop_assert_eq!(a, b);
+                Ok(())
+            },
+        )
+        .unwrap();
+}

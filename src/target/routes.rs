@@ -369,3 +369,29 @@ fn health(app: &App) -> Res {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_track_body_is_accepted_or_refused_without_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_beacon(&body, 1_700_000_000_000);
+        }
+
+        #[test]
+        fn beacon_shaped_bodies_never_panic(
+            kind in "(funnel_enter|funnel_exit|heartbeat|funnel_complete|x)",
+            page in "(website|tutorial|webinar|contract|congrats|brand-steps|home)",
+            session in ".{0,12}",
+            extra in "(,\"time_on_page\":-?[0-9.e]{0,6}|,\"source\":[0-9a-z\"]{0,6}|)",
+        ) {
+            let body = format!("{{\"type\":\"{kind}\",\"page\":\"{page}\",\"session_id\":{:?}{extra}}}", session);
+            let _ = parse_beacon(body.as_bytes(), 1_700_000_000_000);
+        }
+    }
+}

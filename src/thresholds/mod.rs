@@ -2,7 +2,7 @@
 //! Printing and exiting belong to the caller.
 
 mod eval;
-mod parse;
+pub(crate) mod parse;
 
 pub use eval::{evaluate, Verdict};
 pub use parse::{parse_all, Aggregation, Expr, Op, Threshold};
