@@ -199,3 +199,56 @@ fn dashboard_under_load_beside_a_journey_on_one_server() {
     let j = journey.join().unwrap();
     assert_passed(&j, "full-journey beside the dashboard");
 }
+
+#[test]
+fn integrity_holds_against_a_standalone_server_with_its_own_ttl_and_other_traffic() {
+    // A standalone server keeps its unscaled 60 s session TTL while the run is compressed
+    // 60 times, and another team's sessions are live on it: the live-session check must
+    // count this run's source only, and accept the sessions of journeys cut off at the end.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (url, _guard) = rt.block_on(async {
+        let app =
+            engine::target::open(None, Duration::from_secs(1800), Duration::from_secs(60)).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(engine::target::run(listener, app, async {
+            let _ = rx.await;
+        }));
+        let c = reqwest::Client::new();
+        for i in 0..5 {
+            let beacon = serde_json::json!({ "type": "funnel_enter", "page": "website",
+                "session_id": format!("other-{i}"), "source": "another-team" });
+            let r = c
+                .post(format!("{url}/track"))
+                .body(beacon.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        (url, tx)
+    });
+    let r = engine(&[
+        "-e",
+        &format!("TRACKING_URL={url}"),
+        "-e",
+        &format!("DASHBOARD_API_URL={url}"),
+        "--time-scale",
+        "60",
+        "--vu-scale",
+        "0.01",
+        "lua/journey-blitz.lua",
+    ]);
+    assert_passed(&r, "journey-blitz against a standalone server");
+    assert!(
+        r.stderr
+            .contains("live sessions of k6-journey-blitz after the run"),
+        "{}",
+        r.stderr
+    );
+}

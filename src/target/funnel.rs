@@ -91,6 +91,8 @@ struct Pending {
 struct Live {
     page: usize,
     last_ms: u64,
+    /// The `source` of the session's last beacon (reported per source in /stats).
+    source: String,
 }
 
 /// The whole server state.
@@ -139,7 +141,7 @@ impl Funnel {
             Kind::Enter => {
                 self.page_mut(&day, &e.source, page).entries += 1;
                 self.clear_progress(session, page, e.at_ms);
-                self.set_live(session, page, e.at_ms);
+                self.set_live(session, page, &e.source, e.at_ms);
             }
             Kind::Exit | Kind::Reexit => {
                 let c = self.page_mut(&day, &e.source, page);
@@ -175,7 +177,7 @@ impl Funnel {
                 if let Some(p) = self.take_live_pending(&(session.to_string(), page), e.at_ms) {
                     self.page_mut(&p.day, &p.source, page).bounces -= 1;
                 }
-                self.set_live(session, page, e.at_ms);
+                self.set_live(session, page, &e.source, e.at_ms);
             }
             Kind::Complete => {
                 self.page_mut(&day, &e.source, page).completes += 1;
@@ -183,7 +185,7 @@ impl Funnel {
             }
             Kind::Heartbeat => {
                 self.page_mut(&day, &e.source, page).heartbeats += 1;
-                self.set_live(session, page, e.at_ms);
+                self.set_live(session, page, &e.source, e.at_ms);
             }
         }
     }
@@ -203,11 +205,14 @@ impl Funnel {
         (now_ms.saturating_sub(p.since_ms) < self.bounce_ttl.as_millis() as u64).then_some(p)
     }
 
-    fn set_live(&mut self, session: &str, page: usize, at_ms: u64) {
+    fn set_live(&mut self, session: &str, page: usize, source: &str, at_ms: u64) {
         match self.live.get_mut(session) {
             Some(l) => {
                 l.page = page;
                 l.last_ms = at_ms;
+                if l.source != source {
+                    l.source = source.to_string();
+                }
             }
             None => {
                 self.live.insert(
@@ -215,6 +220,7 @@ impl Funnel {
                     Live {
                         page,
                         last_ms: at_ms,
+                        source: source.to_string(),
                     },
                 );
             }
@@ -285,6 +291,18 @@ impl Funnel {
         for l in self.live.values() {
             if now_ms.saturating_sub(l.last_ms) < ttl {
                 out[l.page] += 1;
+            }
+        }
+        out
+    }
+
+    /// Live sessions per source (after expiring the silent ones).
+    pub fn live_by_source(&self, now_ms: u64) -> BTreeMap<String, u64> {
+        let ttl = self.session_ttl.as_millis() as u64;
+        let mut out = BTreeMap::new();
+        for l in self.live.values() {
+            if now_ms.saturating_sub(l.last_ms) < ttl {
+                *out.entry(l.source.clone()).or_default() += 1;
             }
         }
         out

@@ -334,10 +334,15 @@ async fn reset(app: &App, query: &str) -> Res {
 
 fn stats(app: &App) -> Res {
     let now = now_ms();
-    let (live, pending) = {
+    let (live, by_source, pending, ttl) = {
         let mut f = app.funnel.lock().expect("funnel lock");
         f.expire(now);
-        (f.live_by_page(now), f.pending_bounces())
+        (
+            f.live_by_page(now),
+            f.live_by_source(now),
+            f.pending_bounces(),
+            f.session_ttl,
+        )
     };
     let by_page: serde_json::Map<String, Value> = PAGES
         .iter()
@@ -349,6 +354,10 @@ fn stats(app: &App) -> Res {
         json!({
             "live_sessions": live.iter().sum::<u64>(),
             "live_by_page": by_page,
+            // Per source, so a run's teardown is not fooled by other traffic on a shared
+            // server; with the TTL, it knows how long a cut-off journey stays live.
+            "live_by_source": by_source,
+            "session_ttl_ms": ttl.as_millis() as u64,
             "pending_bounces": pending,
             "events_per_second": app.events_per_second(now),
         }),
