@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// Do not run teardown().
     #[arg(long = "no-teardown")]
     pub no_teardown: bool,
+    /// Most memory the script's Lua heaps may use in all, e.g. 2GB (default: half the
+    /// machine's memory); split evenly between the worker threads and the main thread.
+    #[arg(long = "max-memory", value_name = "SIZE")]
+    pub max_memory: Option<String>,
     /// Give scripts the whole Lua standard library: os.execute, io.popen, file writes,
     /// package.loadlib, debug, binary chunks (removed by default).
     #[arg(long = "unsafe-lua")]

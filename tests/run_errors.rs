@@ -785,3 +785,22 @@ fn a_signal_in_teardown_cuts_it_short_and_a_second_signal_exits_at_once() {
     assert_eq!(code, Some(105), "{stderr}");
     assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
 }
+
+#[test]
+fn a_memory_bomb_fails_its_own_iterations_and_the_other_vus_go_on() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        "options = { scenarios = { s = { executor = 'constant-vus', vus = 2, duration = '2s' } } }\nlocal steady = Counter('steady')\nfunction default()\n  if __VU == 1 then\n    local t = {}\n    for i = 1, 1e9 do t[i] = string.rep('x', 64) .. i end\n  else\n    steady:add(1)\n    sleep(0.05)\n  end\nend\n",
+    );
+    // One worker: the bomb shares its Lua state with the steady VU.
+    let r = ws.run("t.lua", &["--workers", "1", "--max-memory", "128MB"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("not enough memory"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    let steady = r.metric("steady", "count");
+    assert!(steady >= 10.0, "the steady VU ran {steady} iterations");
+    let r = ws.run("t.lua", &["--max-memory", "lots"]);
+    assert_eq!(r.code, 104, "{}", r.stderr);
+    assert!(r.stderr.contains("--max-memory"), "{}", r.stderr);
+}

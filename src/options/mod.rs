@@ -14,7 +14,7 @@ pub use crate::exec::executors::ExecutorConfig;
 pub use net::NetOptions;
 pub use scenario::Scenario;
 pub use stage::Stage;
-pub use values::{count_value, duration_value, parse_count_text};
+pub use values::{count_value, duration_value, parse_count_text, parse_size};
 
 use crate::error::{Error, Result};
 use serde_json::Value;

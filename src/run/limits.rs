@@ -64,3 +64,19 @@ pub fn check_fd_budget(policy: ConnectionPolicy, vus: u64, serve: bool) -> Resul
     }
     Ok(())
 }
+
+/// The machine's physical memory in bytes (8 GiB if it cannot be read).
+pub fn physical_memory() -> u64 {
+    // SAFETY: sysconf only reads system configuration.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && page > 0 {
+        pages as u64 * page as u64
+    } else {
+        8 << 30
+    }
+}

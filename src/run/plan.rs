@@ -26,6 +26,9 @@ pub struct Flags {
     policy: ConnectionPolicy,
     tls_ca_pem: Option<String>,
     trend_stats: Option<Vec<String>>,
+    /// Bytes each Lua state may use: `--max-memory` (default half the machine's memory)
+    /// split between the workers and the main thread.
+    pub memory_per_state: usize,
 }
 
 impl Flags {
@@ -56,7 +59,17 @@ impl Flags {
                     .map_err(|e| Error::config(format!("--tls-ca {}: {e}", path.display())))?,
             ),
         };
+        let total = match &args.max_memory {
+            Some(text) => options::parse_size(text)
+                .map_err(|e| Error::config(format!("--max-memory: {e}")))?,
+            None => limits::physical_memory() / 2,
+        };
+        let states = args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            + 1;
         Ok(Flags {
+            memory_per_state: (total / states as u64).max(1 << 20) as usize,
             segment: execution_segment(args)?,
             env: script_env(args)?,
             exec: cli_settings(args)?,
@@ -120,6 +133,7 @@ impl RunPlan {
             policy,
             tls_ca_pem,
             trend_stats,
+            ..
         } = flags;
         let mut options = options::consolidate(&script.options()?, &env, exec)?;
         options.scale(args.time_scale, args.vu_scale);

@@ -67,6 +67,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         time_scale: args.time_scale,
         snapshots: Some(agg.requester()),
         unsafe_lua: args.unsafe_lua,
+        memory_limit: flags.memory_per_state,
     };
     let main = Script::load(
         script_cfg.clone(),
@@ -129,6 +130,7 @@ pub fn plan_only(args: &RunArgs) -> Result<RunPlan> {
         time_scale: args.time_scale,
         snapshots: None,
         unsafe_lua: args.unsafe_lua,
+        memory_limit: flags.memory_per_state,
     };
     let script = Script::load(cfg, tx, Arc::new(TagInterner::default()), usize::MAX)?;
     let plan = RunPlan::resolve(flags, &script)?;

@@ -30,6 +30,8 @@ pub struct ScriptConfig {
     pub snapshots: Option<crate::metrics::SnapshotRequester>,
     /// `--unsafe-lua`: the whole standard library, programs and file writes included.
     pub unsafe_lua: bool,
+    /// Bytes this state's Lua heap may use (`--max-memory` split between the states).
+    pub memory_limit: usize,
 }
 
 /// A state's HTTP side, set once the run's options are resolved (init code cannot send).

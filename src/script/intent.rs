@@ -19,6 +19,28 @@ static YIELD_MARK_BYTE: u8 = 0;
 pub const YIELD_MARK: LightUserData =
     LightUserData(&YIELD_MARK_BYTE as *const u8 as *mut std::ffi::c_void);
 
+thread_local! {
+    /// The memory limit of this thread's Lua state (one per worker thread, one on the main
+    /// thread), for the pushes below that Lua cannot protect.
+    pub static HEAP_LIMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Refuses to push `bytes` more when the state would go over its limit: an allocation that
+/// fails outside a protected call would abort the process, so it must not be tried.
+unsafe fn check_headroom(state: *mut ffi::lua_State, bytes: usize) -> mlua::Result<()> {
+    let limit = HEAP_LIMIT.with(|l| l.get());
+    if limit == usize::MAX {
+        return Ok(());
+    }
+    let used = ffi::lua_gc(state, ffi::LUA_GCCOUNT, 0) as usize * 1024;
+    if used.saturating_add(bytes).saturating_add(4096) > limit {
+        return Err(mlua::Error::MemoryError(format!(
+            "not enough memory: a {bytes}-byte response does not fit the Lua heap's limit of {limit} bytes (--max-memory)"
+        )));
+    }
+    Ok(())
+}
+
 // The prelude's opcodes (prelude.lua: OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH).
 const OP_ITER_END: i64 = 0;
 const OP_SLEEP: i64 = 1;
@@ -105,8 +127,8 @@ impl IntoLuaMulti for Reply {
     }
 
     unsafe fn push_into_stack_multi(self, lua: &RawLua) -> mlua::Result<c_int> {
-        // Strings are pushed unprotected, as mlua itself does when no memory limit is set
-        // (the engine sets none): its allocator aborts rather than report a failure.
+        // Strings are pushed unprotected (mlua's protected pushes cost a C call each); a
+        // memory limit is set, so there must be room for them first.
         let state = lua.state();
         if ffi::lua_checkstack(state, 14) == 0 {
             return Err(mlua::Error::StackError);
@@ -126,11 +148,16 @@ impl IntoLuaMulti for Reply {
                 1
             }
             Reply::Failure(msg) => {
+                check_headroom(state, msg.len())?;
                 ffi::lua_pushnil(state);
                 push_bytes(msg.as_bytes());
                 2
             }
             Reply::Response(r) => {
+                let extra = pack_extra(&r);
+                let body = r.body.as_ref().map_or(0, |b| b.len());
+                let error = r.error.as_ref().map_or(0, |e| e.message.len());
+                check_headroom(state, body + error + extra.len())?;
                 ffi::lua_pushinteger(state, r.status as ffi::lua_Integer);
                 match &r.body {
                     Some(b) => push_bytes(b),
@@ -154,7 +181,7 @@ impl IntoLuaMulti for Reply {
                 ] {
                     ffi::lua_pushnumber(state, ms);
                 }
-                push_bytes(&pack_extra(&r));
+                push_bytes(&extra);
                 13
             }
         })

@@ -55,6 +55,11 @@ impl Script {
         // The debug library is loaded for tracebacks of failed iterations.
         let lua =
             unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
+        // A runaway table raises "not enough memory" in its iteration instead of taking the
+        // process down; intent.rs checks the same budget before its unprotected pushes.
+        lua.set_memory_limit(cfg.memory_limit)
+            .map_err(|e| Error::generic(format!("cannot limit the Lua heap: {e}")))?;
+        intent::HEAP_LIMIT.with(|l| l.set(cfg.memory_limit));
         let stamp = cfg.stamp_samples;
         let ctx = Rc::new(WorkerCtx {
             init_rng: RefCell::new(match cfg.seed {

@@ -44,6 +44,7 @@ impl Harness {
             time_scale: 1.0,
             snapshots: None,
             unsafe_lua: false,
+            memory_limit: 256 << 20,
         };
         let script = Script::load(cfg, tx, interner.clone(), 0)?;
         script.connect(crate::http::Settings {
