@@ -37,6 +37,33 @@ fn engine(args: &[&str]) -> Run {
     }
 }
 
+/// A reference server in this process with the given session TTL: its runtime, its URL,
+/// and the sender whose drop stops it.
+fn reference_server(
+    session_ttl: Duration,
+) -> (
+    tokio::runtime::Runtime,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (url, tx) = rt.block_on(async {
+        let app = engine::target::open(None, Duration::from_secs(1800), session_ttl).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(engine::target::run(listener, app, async {
+            let _ = rx.await;
+        }));
+        (url, tx)
+    });
+    (rt, url, tx)
+}
+
 fn assert_passed(r: &Run, script: &str) {
     assert_eq!(
         r.code, 0,
@@ -138,22 +165,7 @@ fn smoke_beacon_stress_and_d1_contention_scaled_down() {
 #[test]
 fn dashboard_under_load_beside_a_journey_on_one_server() {
     // One reference server for both runs, as the spec's "run in parallel" step.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (url, _guard) = rt.block_on(async {
-        let app =
-            engine::target::open(None, Duration::from_secs(1800), Duration::from_secs(1)).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(engine::target::run(listener, app, async {
-            let _ = rx.await;
-        }));
-        (url, tx)
-    });
+    let (_rt, url, _guard) = reference_server(Duration::from_secs(1));
     let tracking = format!("TRACKING_URL={url}");
     let dashboard = format!("DASHBOARD_API_URL={url}");
     let journey = {
@@ -205,20 +217,8 @@ fn integrity_holds_against_a_standalone_server_with_its_own_ttl_and_other_traffi
     // A standalone server keeps its unscaled 60 s session TTL while the run is compressed
     // 60 times, and another team's sessions are live on it: the live-session check must
     // count this run's source only, and accept the sessions of journeys cut off at the end.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (url, _guard) = rt.block_on(async {
-        let app =
-            engine::target::open(None, Duration::from_secs(1800), Duration::from_secs(60)).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(engine::target::run(listener, app, async {
-            let _ = rx.await;
-        }));
+    let (rt, url, _guard) = reference_server(Duration::from_secs(60));
+    rt.block_on(async {
         let c = reqwest::Client::new();
         for i in 0..5 {
             let beacon = serde_json::json!({ "type": "funnel_enter", "page": "website",
@@ -231,7 +231,6 @@ fn integrity_holds_against_a_standalone_server_with_its_own_ttl_and_other_traffi
                 .unwrap();
             assert_eq!(r.status().as_u16(), 200);
         }
-        (url, tx)
     });
     let r = engine(&[
         "-e",
