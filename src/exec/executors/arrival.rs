@@ -34,6 +34,10 @@ pub struct Pool {
 }
 
 impl Pool {
+    pub fn new(pre_allocated: u64, max: u64) -> Pool {
+        Pool { pre_allocated, max }
+    }
+
     /// Checks shared by the arrival-rate executors.
     pub fn validate(&self, time_unit: Duration) -> Result<(), super::Invalid> {
         if time_unit.is_zero() {

@@ -100,10 +100,7 @@ impl Executor for ConstantArrivalRate {
 
 impl ConstantArrivalRate {
     fn pool(&self) -> Pool {
-        Pool {
-            pre_allocated: self.pre_allocated_vus,
-            max: self.max_vus,
-        }
+        Pool::new(self.pre_allocated_vus, self.max_vus)
     }
 }
 
