@@ -47,6 +47,10 @@ M.JOURNEY_THRESHOLDS = {
   ["checks{integrity:true}"] = { "rate==1" },
 }
 
+-- The dashboard's funnel panel (options.funnel, an engine option): entries per step in
+-- the funnel's order, live and in the HTML report.
+M.FUNNEL = { metric = "funnel_entry_success", tag = "page", steps = cfg.FUNNEL_STEPS }
+
 local HEADERS = {
   ["Content-Type"] = "application/json",
   ["Origin"] = "https://k6-load-test.pages.dev",

@@ -18,6 +18,7 @@ options = {
     for k, v in pairs(helpers.JOURNEY_THRESHOLDS) do t[k] = v end
     return t
   end)(),
+  funnel = helpers.FUNNEL,  -- the web dashboard's funnel panel
   teardownTimeout = "3m",
 }
 

@@ -21,6 +21,7 @@ options = {
   -- http_req_duration p(95)<3000 p(99)<5000, http_req_failed rate<0.01, the success Rates
   -- > 0.99, beacon_latency_ms p(95)<2000 p(99)<5000, and the integrity checks == 1
   thresholds = helpers.JOURNEY_THRESHOLDS,
+  funnel = helpers.FUNNEL,  -- the web dashboard's funnel panel
   teardownTimeout = "3m",
 }
 

@@ -26,6 +26,7 @@ pub mod error;
 pub mod exec;
 pub mod fasthash;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod options;
 pub mod report;

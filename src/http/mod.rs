@@ -9,7 +9,7 @@ mod error;
 mod h1;
 mod pool;
 mod settings;
-mod tls;
+pub(crate) mod tls;
 mod types;
 
 pub use client::Client;

@@ -1,6 +1,7 @@
 //! The aggregator thread: receives sample batches, owns the sinks, samples the VU gauges once
 //! a second, and hands out snapshots.
 
+use super::timeseries::TimeSeries;
 use super::{
     Builtins, MetricDef, MetricId, Registry, Sample, SampleOutput, Sink, TagInterner, TagSet,
     TagSetId,
@@ -78,6 +79,15 @@ enum Control {
     StartClock,
     /// The scenarios are over: teardown and reporting do not count toward the duration.
     StopClock,
+    /// Keep time series from now on (a dashboard or report needs them).
+    Series(Box<TimeSeries>),
+    /// The time series' closed points from a period on; `close` first closes the open
+    /// period (at the end of the run). None if no time series are kept.
+    SeriesJson {
+        from: usize,
+        close: bool,
+        reply: Sender<Option<serde_json::Value>>,
+    },
 }
 
 /// Gauges the aggregator samples itself (k6 samples `vus` and `vus_max` every second).
@@ -99,6 +109,16 @@ impl SnapshotRequester {
         let (tx, rx) = bounded(1);
         self.control.send(Control::Snapshot(tx)).ok()?;
         rx.recv().ok()
+    }
+
+    /// The time series from period `from` on (see [`Control::SeriesJson`]); None once the
+    /// aggregator has finished or if it keeps no time series.
+    pub fn series_json(&self, from: usize, close: bool) -> Option<serde_json::Value> {
+        let (reply, rx) = bounded(1);
+        self.control
+            .send(Control::SeriesJson { from, close, reply })
+            .ok()?;
+        rx.recv().ok().flatten()
     }
 }
 
@@ -129,6 +149,13 @@ impl AggregatorHandle {
     pub fn stop_clock(&self) {
         self.control
             .send(Control::StopClock)
+            .expect("aggregator thread lives until finish()");
+    }
+
+    /// Keeps time series from now on.
+    pub fn keep_series(&self, series: TimeSeries) {
+        self.control
+            .send(Control::Series(Box::new(series)))
             .expect("aggregator thread lives until finish()");
     }
 
@@ -179,6 +206,7 @@ pub struct Aggregator {
     /// Local copies for outputs, so a sample costs no lock.
     defs: Vec<MetricDef>,
     tagsets: HashMap<TagSetId, TagSet>,
+    series: Option<Box<TimeSeries>>,
 }
 
 impl Aggregator {
@@ -200,6 +228,7 @@ impl Aggregator {
             outputs: Vec::new(),
             defs: Vec::new(),
             tagsets: HashMap::new(),
+            series: None,
         };
         let thread = std::thread::Builder::new()
             .name("aggregator".into())
@@ -243,6 +272,9 @@ impl Aggregator {
                 ]);
                 next_gauge = Instant::now() + Duration::from_secs(1);
             }
+            if let Some(ts) = &mut self.series {
+                ts.tick(Instant::now());
+            }
             self.poll_control(&ctl, &mut pending);
             if !pending.is_empty() {
                 // Count every batch queued before the request, then answer it.
@@ -281,9 +313,10 @@ impl Aggregator {
     fn poll_control(&mut self, ctl: &Receiver<Control>, pending: &mut Vec<Control>) {
         for c in ctl.try_iter() {
             match c {
-                Control::Outputs(o) => self.outputs.extend(o),
-                Control::StartClock => self.started = Instant::now(),
-                Control::StopClock => self.stopped = Some(Instant::now()),
+                Control::Outputs(_)
+                | Control::StartClock
+                | Control::StopClock
+                | Control::Series(_) => self.answer(c),
                 snapshot => pending.push(snapshot),
             }
         }
@@ -324,8 +357,23 @@ impl Aggregator {
             // The requester may have given up waiting; nothing to do then.
             Control::Snapshot(reply) => drop(reply.send(self.snapshot())),
             Control::Outputs(o) => self.outputs.extend(o),
-            Control::StartClock => self.started = Instant::now(),
+            Control::StartClock => {
+                self.started = Instant::now();
+                if let Some(ts) = &mut self.series {
+                    ts.start(self.started);
+                }
+            }
             Control::StopClock => self.stopped = Some(Instant::now()),
+            Control::Series(ts) => self.series = Some(ts),
+            Control::SeriesJson { from, close, reply } => {
+                let doc = self.series.as_mut().map(|ts| {
+                    if close {
+                        ts.close_period();
+                    }
+                    ts.to_json(from, &self.registry.all())
+                });
+                drop(reply.send(doc));
+            }
         }
     }
 
@@ -343,6 +391,12 @@ impl Aggregator {
                 sink.add(value);
                 list.push((metric, sink));
             }
+        }
+        if let Some(ts) = &mut self.series {
+            let (registry, interner) = (&self.registry, &self.interner);
+            ts.add(metric, tags, value, || {
+                (registry.def(metric), interner.get(tags))
+            });
         }
     }
 

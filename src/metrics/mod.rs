@@ -9,6 +9,7 @@ mod buffer;
 mod registry;
 mod sink;
 mod tags;
+pub mod timeseries;
 
 pub use aggregator::{
     Aggregator, AggregatorHandle, SeriesSnapshot, Snapshot, SnapshotRequester, VuGauges,

@@ -165,6 +165,22 @@ impl Sink {
         }
     }
 
+    /// Empties the sink for the next period, keeping a trend's histogram allocation.
+    pub fn reset(&mut self) {
+        match self {
+            Sink::Trend(t) => {
+                t.hist.reset();
+                t.count = 0;
+                t.sum = 0.0;
+                t.min = f64::INFINITY;
+                t.max = f64::NEG_INFINITY;
+            }
+            Sink::Counter { .. } => *self = Sink::new(MetricType::Counter),
+            Sink::Gauge { .. } => *self = Sink::new(MetricType::Gauge),
+            Sink::Rate { .. } => *self = Sink::new(MetricType::Rate),
+        }
+    }
+
     /// Whether any sample arrived (thresholds on empty sinks are skipped, as in k6).
     pub fn is_empty(&self) -> bool {
         match self {

@@ -285,6 +285,8 @@ const KNOWN_OPTIONS: &[&str] = &[
     "noColor",
     "consoleOutput",
     "webDashboard",
+    // The engine's own: the dashboard's funnel panel (src/live/state.rs).
+    "funnel",
 ];
 
 /// Warnings for top-level option names nobody reads.

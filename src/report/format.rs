@@ -2,7 +2,7 @@
 
 use crate::metrics::{MetricDef, Sink, ValueType};
 
-/// A trend statistic name -> its value (`avg`, `min`, `med`, `max`, `count`, `p(N)`).
+/// A trend statistic name -> its value (`avg`, `min`, `med`, `max`, `count`, `sum`, `p(N)`).
 pub fn trend_stat(sink: &Sink, stat: &str) -> Option<f64> {
     let Sink::Trend(t) = sink else { return None };
     let empty = t.count == 0;
@@ -13,6 +13,7 @@ pub fn trend_stat(sink: &Sink, stat: &str) -> Option<f64> {
         "min" | "max" => 0.0,
         "med" => t.percentile(50.0),
         "count" => t.count as f64,
+        "sum" => t.sum,
         p if p.starts_with("p(") && p.ends_with(')') => {
             t.percentile(p[2..p.len() - 1].parse().ok()?)
         }

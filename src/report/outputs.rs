@@ -2,6 +2,7 @@
 //! (`--out csv=FILE`), buffered, written by the aggregator thread (never by a worker). A
 //! write error (a full disk) is reported once and the output stops; the run goes on.
 
+use crate::live::OutputSpec;
 use crate::metrics::{MetricDef, SampleOutput, TagSet};
 use crate::timefmt::rfc3339_us;
 use serde_json::{json, Map, Value};
@@ -9,39 +10,38 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-/// Parses `json=FILE` / `csv=FILE` and opens the file.
+/// Opens the file of a `json=FILE` / `csv=FILE` output (None for other outputs).
 pub fn open(
-    spec: &str,
+    spec: &OutputSpec,
     thresholds: &BTreeMap<String, Vec<String>>,
-) -> Result<Box<dyn SampleOutput>, String> {
-    let (kind, path) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("--out {spec:?}: expected json=FILE or csv=FILE"))?;
-    let file = File::create(path).map_err(|e| format!("--out {spec}: {e}"))?;
+) -> Result<Option<Box<dyn SampleOutput>>, String> {
+    let (kind, path) = match spec {
+        OutputSpec::Json(p) => ("json", p),
+        OutputSpec::Csv(p) => ("csv", p),
+        _ => return Ok(None),
+    };
+    let file = File::create(path).map_err(|e| format!("--out {kind}={path}: {e}"))?;
     let w = Writer {
         out: BufWriter::with_capacity(1 << 16, file),
         path: path.to_string(),
         failed: false,
     };
-    match kind {
-        "json" => Ok(Box::new(JsonLines {
+    Ok(Some(match kind {
+        "json" => Box::new(JsonLines {
             w,
             seen: HashSet::new(),
             thresholds: thresholds.clone(),
             submetrics: submetrics_of(thresholds),
-        })),
-        "csv" => {
+        }),
+        _ => {
             let mut w = w;
             w.line(format_args!(
                 "metric_name,timestamp,metric_value,{},extra_tags,metadata",
                 CSV_TAGS.join(",")
             ));
-            Ok(Box::new(Csv { w }))
+            Box::new(Csv { w })
         }
-        other => Err(format!(
-            "--out {spec}: unknown output {other:?} (json or csv)"
-        )),
-    }
+    }))
 }
 
 struct Writer {

@@ -19,11 +19,17 @@ pub fn banner(
     plan: &Plan,
     segment: crate::exec::Segment,
     workers: usize,
+    outputs: &[String],
 ) {
     let scenarios = &plan.scenarios;
+    let output = if outputs.is_empty() {
+        "-".to_string()
+    } else {
+        outputs.join("\n             ")
+    };
     let _ = writeln!(
         out,
-        "\n  execution: local ({workers} workers)\n     script: {}\n     output: -\n",
+        "\n  execution: local ({workers} workers)\n     script: {}\n     output: {output}\n",
         script.display()
     );
     let _ = writeln!(

@@ -37,8 +37,11 @@ pub fn finish(
         agg,
         run,
         server,
+        live,
         ..
     } = test;
+    // Before the aggregator finishes: the dashboard reads its last time series.
+    live.finish(&snapshot, &verdicts);
     // The main state holds a metric sender: it goes first, or the aggregator would wait
     // for it forever.
     drop(script);

@@ -54,7 +54,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let plan = &test.plan;
     if !plan.quiet && plan.summary {
         let out = &mut std::io::stdout();
-        report::summary::banner(out, &plan.script, &plan.options, plan.segment, plan.workers);
+        let outputs = test.live.describe();
+        report::summary::banner(
+            out,
+            &plan.script,
+            &plan.options,
+            plan.segment,
+            plan.workers,
+            &outputs,
+        );
     }
     test.agg.start_clock();
     workers.start(Some(setup_data.clone()));

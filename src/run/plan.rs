@@ -8,6 +8,7 @@ use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::exec::Segment;
 use crate::http::{self, ConnectionPolicy};
+use crate::live::{state::FunnelSpec, OutputSpec};
 use crate::options::{self, ExecSettings, Plan, Stage};
 use crate::script::Script;
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ pub struct Flags {
     policy: ConnectionPolicy,
     tls_ca_pem: Option<String>,
     trend_stats: Option<Vec<String>>,
+    /// `--out` and `K6_WEB_DASHBOARD`, checked.
+    pub outputs: Vec<OutputSpec>,
     /// Bytes each Lua state may use: `--max-memory` (default half the machine's memory)
     /// split between the workers and the main thread.
     pub memory_per_state: usize,
@@ -75,6 +78,8 @@ impl Flags {
             exec: cli_settings(args)?,
             policy: parse_policy(&args.connections)?,
             tls_ca_pem,
+            outputs: crate::live::spec::parse_all(&args.out, &|k| std::env::var(k).ok())
+                .map_err(Error::config)?,
             trend_stats: args
                 .summary_trend_stats
                 .as_ref()
@@ -109,8 +114,10 @@ pub struct RunPlan {
     pub http: http::Settings,
     /// Trend statistics of the summary and its exports.
     pub trend_stats: Vec<String>,
-    /// `--out` specs, as given.
-    pub outputs: Vec<String>,
+    /// `--out` specs, checked.
+    pub outputs: Vec<OutputSpec>,
+    /// `options.funnel`: the dashboard's funnel panel.
+    pub funnel: Option<FunnelSpec>,
     /// The reference funnel server runs in this process (`--serve`).
     pub serve: bool,
     pub quiet: bool,
@@ -133,9 +140,12 @@ impl RunPlan {
             policy,
             tls_ca_pem,
             trend_stats,
+            outputs,
             ..
         } = flags;
-        let mut options = options::consolidate(&script.options()?, &env, exec)?;
+        let script_options = script.options()?;
+        let funnel = FunnelSpec::from_options(&script_options).map_err(Error::config)?;
+        let mut options = options::consolidate(&script_options, &env, exec)?;
         options.scale(args.time_scale, args.vu_scale);
         for sc in &options.scenarios {
             if !script.defines(&sc.exec) {
@@ -183,7 +193,8 @@ impl RunPlan {
             trend_stats: trend_stats.unwrap_or_else(|| options.summary_trend_stats.clone()),
             options,
             http,
-            outputs: args.out,
+            outputs,
+            funnel,
             serve: args.serve,
             quiet: args.quiet,
             summary: !args.no_summary,

@@ -7,6 +7,8 @@ use super::plan::{Flags, RunPlan};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::exec::RunState;
+use crate::live::{self, LiveOutputs, OutputSpec};
+use crate::metrics::timeseries::{SeriesRules, TimeSeries};
 use crate::metrics::{Aggregator, AggregatorHandle, Builtins, Registry, TagInterner};
 use crate::report;
 use crate::script::{Script, ScriptConfig};
@@ -25,6 +27,8 @@ pub struct Prepared {
     pub run: Arc<RunState>,
     pub thresholds: Vec<Threshold>,
     pub server: Option<crate::serve::Background>,
+    /// The dashboard and remote write, running until finish.
+    pub live: LiveOutputs,
     script_cfg: ScriptConfig,
 }
 
@@ -63,7 +67,10 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         builtins,
         run: run.clone(),
         started,
-        stamp_samples: !args.out.is_empty(),
+        stamp_samples: flags
+            .outputs
+            .iter()
+            .any(|o| matches!(o, OutputSpec::Json(_) | OutputSpec::Csv(_))),
         time_scale: args.time_scale,
         snapshots: Some(agg.requester()),
         unsafe_lua: args.unsafe_lua,
@@ -78,18 +85,30 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
     let plan = RunPlan::resolve(flags, &main)?;
     main.connect(plan.http.clone())?;
     let texts = plan.threshold_texts();
-    let outputs = plan
-        .outputs
-        .iter()
-        .map(|o| report::outputs::open(o, &texts))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(Error::config)?;
+    let mut outputs = Vec::new();
+    for spec in &plan.outputs {
+        outputs.extend(report::outputs::open(spec, &texts).map_err(Error::config)?);
+    }
     agg.add_outputs(outputs);
     let thresholds = if plan.evaluate_thresholds {
         thresholds::parse_all(&plan.options.thresholds, &registry).map_err(Error::config)?
     } else {
         Vec::new()
     };
+    if live::needs_series(&plan.outputs) {
+        agg.keep_series(TimeSeries::new(
+            series_rules(&plan),
+            plan.options.max_duration(),
+        ));
+    }
+    let live = LiveOutputs::start(
+        &plan.outputs,
+        &agg.requester(),
+        &thresholds,
+        live::state::meta(&plan, plan.funnel.as_ref()),
+        plan.funnel.clone(),
+        &plan.trend_stats,
+    )?;
     let vus = plan.options.max_vus_in(plan.segment);
     limits::check_fd_budget(plan.http.policy, vus, plan.serve)?;
     for warning in &plan.options.unknown_options {
@@ -106,8 +125,21 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         run,
         thresholds,
         server,
+        live,
         script_cfg,
     })
+}
+
+/// The time series worth keeping: per scenario when there are several, and the funnel.
+fn series_rules(plan: &RunPlan) -> SeriesRules {
+    SeriesRules {
+        by_scenario: plan.options.scenarios.len() > 1,
+        splits: plan
+            .funnel
+            .iter()
+            .map(|f| (f.metric.clone(), f.tag.clone()))
+            .collect(),
+    }
 }
 
 /// `engine inspect`'s half of [`prepare`]: the plan and its parsed thresholds, with no

@@ -1,0 +1,505 @@
+//! Time series: every metric aggregated per period (1 s by default), kept by the aggregator
+//! thread so the VU hot path pays nothing for it. Feeds the web dashboard and the HTML report.
+//!
+//! Which series: each metric over all its tag sets; each metric per `scenario` when the plan
+//! has several; and each split the run asks for (a metric by one tag, such as the funnel's
+//! `funnel_entry_success` by `page`). A period's trend percentiles come from that period's
+//! own HDR histogram, not from averages of percentiles.
+//!
+//! Memory is bounded: a series holds at most [`MAX_POINTS`] points. The first period length
+//! is chosen from the planned duration so a run fits; a run that outlasts its plan halves its
+//! resolution (pairs of points merge: counts, sums, min, max and averages exactly, trend
+//! percentiles as the larger of the pair, an upper bound).
+
+use super::{MetricDef, MetricId, MetricType, Sink, TagSet, TagSetId};
+use crate::fasthash::FastMap;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Points per series before the resolution halves (1 hour at 1 s).
+pub const MAX_POINTS: usize = 3600;
+
+/// Bytes of one closed point by metric type (the figures the README states per metric-hour).
+pub const POINT_BYTES: [(MetricType, usize); 4] = [
+    (MetricType::Counter, std::mem::size_of::<f64>()),
+    (MetricType::Gauge, std::mem::size_of::<f64>()),
+    (MetricType::Rate, std::mem::size_of::<[u32; 2]>()),
+    (MetricType::Trend, std::mem::size_of::<TrendPoint>()),
+];
+
+/// What to split besides the totals.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesRules {
+    /// One series per `scenario` tag value for every metric (worth it with 2+ scenarios).
+    pub by_scenario: bool,
+    /// (metric name, tag): that metric split by that tag's values.
+    pub splits: Vec<(String, String)>,
+}
+
+/// One closed period of a trend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrendPoint {
+    pub count: u32,
+    pub min: f32,
+    pub max: f32,
+    pub avg: f32,
+    pub p50: f32,
+    pub p90: f32,
+    pub p95: f32,
+    pub p99: f32,
+}
+
+impl TrendPoint {
+    const EMPTY: TrendPoint = TrendPoint {
+        count: 0,
+        min: f32::NAN,
+        max: f32::NAN,
+        avg: f32::NAN,
+        p50: f32::NAN,
+        p90: f32::NAN,
+        p95: f32::NAN,
+        p99: f32::NAN,
+    };
+
+    /// Two adjacent periods as one: exact but for the percentiles (the larger of the two).
+    fn merge(a: TrendPoint, b: TrendPoint) -> TrendPoint {
+        if a.count == 0 {
+            return b;
+        }
+        if b.count == 0 {
+            return a;
+        }
+        let n = a.count + b.count;
+        let avg = (a.avg as f64 * a.count as f64 + b.avg as f64 * b.count as f64) / n as f64;
+        TrendPoint {
+            count: n,
+            min: a.min.min(b.min),
+            max: a.max.max(b.max),
+            avg: avg as f32,
+            p50: a.p50.max(b.p50),
+            p90: a.p90.max(b.p90),
+            p95: a.p95.max(b.p95),
+            p99: a.p99.max(b.p99),
+        }
+    }
+}
+
+/// The closed periods of one series.
+#[derive(Debug, Clone)]
+pub enum Points {
+    /// Sum per period.
+    Counter(Vec<f64>),
+    /// Last value per period (NaN: no sample in that period).
+    Gauge(Vec<f64>),
+    /// (non-zero samples, samples) per period.
+    Rate(Vec<[u32; 2]>),
+    Trend(Vec<TrendPoint>),
+}
+
+impl Points {
+    fn new(kind: MetricType) -> Points {
+        match kind {
+            MetricType::Counter => Points::Counter(Vec::new()),
+            MetricType::Gauge => Points::Gauge(Vec::new()),
+            MetricType::Rate => Points::Rate(Vec::new()),
+            MetricType::Trend => Points::Trend(Vec::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Points::Counter(v) | Points::Gauge(v) => v.len(),
+            Points::Rate(v) => v.len(),
+            Points::Trend(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the period `acc` collected.
+    fn push(&mut self, acc: &Sink) {
+        match (self, acc) {
+            (Points::Counter(v), Sink::Counter { sum }) => v.push(*sum),
+            (Points::Gauge(v), Sink::Gauge { last, seen, .. }) => {
+                v.push(if *seen { *last } else { f64::NAN })
+            }
+            (Points::Rate(v), Sink::Rate { trues, total }) => {
+                v.push([*trues as u32, *total as u32])
+            }
+            (Points::Trend(v), Sink::Trend(t)) => v.push(if t.count == 0 {
+                TrendPoint::EMPTY
+            } else {
+                TrendPoint {
+                    count: t.count as u32,
+                    min: t.min as f32,
+                    max: t.max as f32,
+                    avg: t.avg() as f32,
+                    p50: t.percentile(50.0) as f32,
+                    p90: t.percentile(90.0) as f32,
+                    p95: t.percentile(95.0) as f32,
+                    p99: t.percentile(99.0) as f32,
+                }
+            }),
+            _ => unreachable!("a series' accumulator has its metric's type"),
+        }
+    }
+
+    /// An empty period before the series' first sample (to align pairs when compacting).
+    fn push_front_empty(&mut self) {
+        match self {
+            Points::Counter(v) => v.insert(0, 0.0),
+            Points::Gauge(v) => v.insert(0, f64::NAN),
+            Points::Rate(v) => v.insert(0, [0, 0]),
+            Points::Trend(v) => v.insert(0, TrendPoint::EMPTY),
+        }
+    }
+
+    /// Merges adjacent pairs (the length is even).
+    fn halve(&mut self) {
+        fn pairs<T: Copy>(v: &mut Vec<T>, f: impl Fn(T, T) -> T) {
+            *v = v.chunks(2).map(|c| f(c[0], c[1])).collect();
+        }
+        match self {
+            Points::Counter(v) => pairs(v, |a, b| a + b),
+            Points::Gauge(v) => pairs(v, |a, b| if b.is_nan() { a } else { b }),
+            Points::Rate(v) => pairs(v, |a, b| [a[0] + b[0], a[1] + b[1]]),
+            Points::Trend(v) => pairs(v, TrendPoint::merge),
+        }
+    }
+
+    /// The points from index `from` on, as JSON arrays by field (null for no data).
+    fn to_json(&self, from: usize) -> Value {
+        fn num(x: f64) -> Value {
+            if x.is_finite() {
+                json!(x)
+            } else {
+                Value::Null
+            }
+        }
+        fn col<T>(v: &[T], from: usize, f: impl Fn(&T) -> Value) -> Value {
+            Value::Array(v.get(from..).unwrap_or(&[]).iter().map(f).collect())
+        }
+        match self {
+            Points::Counter(v) => json!({ "sum": col(v, from, |x| num(*x)) }),
+            Points::Gauge(v) => json!({ "value": col(v, from, |x| num(*x)) }),
+            Points::Rate(v) => json!({
+                "passes": col(v, from, |x| json!(x[0])),
+                "total": col(v, from, |x| json!(x[1])),
+            }),
+            Points::Trend(v) => {
+                let f = |g: fn(&TrendPoint) -> f32| col(v, from, move |p| num(g(p) as f64));
+                json!({
+                    "count": col(v, from, |p| json!(p.count)),
+                    "min": f(|p| p.min), "max": f(|p| p.max), "avg": f(|p| p.avg),
+                    "p50": f(|p| p.p50), "p90": f(|p| p.p90),
+                    "p95": f(|p| p.p95), "p99": f(|p| p.p99),
+                })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub metric: MetricId,
+    /// None: the metric over all its tag sets; Some((tag, value)): one split.
+    pub tag: Option<(String, String)>,
+    /// Index of `points[0]` among all periods.
+    pub first: usize,
+    pub points: Points,
+    /// The open period.
+    acc: Sink,
+}
+
+pub struct TimeSeries {
+    rules: SeriesRules,
+    period: Duration,
+    /// Periods closed so far (every series ends there).
+    closed: usize,
+    /// How many times the resolution halved (a reader that saw an older layout starts over).
+    pub epoch: u32,
+    next_close: Instant,
+    start_unix_ms: u64,
+    /// By tag-set id, then metric: the series a sample feeds.
+    routes: Vec<Vec<(MetricId, Vec<u32>)>>,
+    by_key: FastMap<(MetricId, Option<(String, String)>), u32>,
+    series: Vec<Series>,
+}
+
+impl TimeSeries {
+    /// `planned` is the plan's longest duration; the period grows from 1 s so it fits in
+    /// [`MAX_POINTS`] points.
+    pub fn new(rules: SeriesRules, planned: Duration) -> TimeSeries {
+        let secs = planned.as_secs().div_ceil(MAX_POINTS as u64).max(1);
+        TimeSeries {
+            rules,
+            period: Duration::from_secs(secs),
+            closed: 0,
+            epoch: 0,
+            next_close: Instant::now() + Duration::from_secs(secs),
+            start_unix_ms: super::now_us() / 1000,
+            routes: Vec::new(),
+            by_key: FastMap::default(),
+            series: Vec::new(),
+        }
+    }
+
+    /// The test starts now: period 0 begins (what came before, such as setup(), falls in it).
+    pub fn start(&mut self, now: Instant) {
+        self.next_close = now + self.period;
+        self.start_unix_ms = super::now_us() / 1000;
+    }
+
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    pub fn closed(&self) -> usize {
+        self.closed
+    }
+
+    pub fn series(&self) -> &[Series] {
+        &self.series
+    }
+
+    /// Adds a sample to the open period of every series it belongs to. `describe` gives the
+    /// metric and the tags the first time this pair is seen.
+    #[inline]
+    pub fn add(
+        &mut self,
+        metric: MetricId,
+        tags: TagSetId,
+        value: f64,
+        describe: impl FnOnce() -> (MetricDef, TagSet),
+    ) {
+        let t = tags.0 as usize;
+        if t >= self.routes.len() {
+            self.routes.resize_with(t + 1, Vec::new);
+        }
+        let found = self.routes[t].iter().position(|(m, _)| *m == metric);
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let (def, set) = describe();
+                let ids = self.route(metric, &def, &set);
+                self.routes[t].push((metric, ids));
+                self.routes[t].len() - 1
+            }
+        };
+        for &s in &self.routes[t][i].1 {
+            self.series[s as usize].acc.add(value);
+        }
+    }
+
+    fn route(&mut self, metric: MetricId, def: &MetricDef, tags: &TagSet) -> Vec<u32> {
+        let value_of = |k: &str| tags.iter().find(|(t, _)| t == k).map(|(_, v)| v.clone());
+        let mut keys = vec![None];
+        if self.rules.by_scenario {
+            if let Some(v) = value_of("scenario") {
+                keys.push(Some(("scenario".to_string(), v)));
+            }
+        }
+        for (m, tag) in &self.rules.splits {
+            if *m == def.name {
+                if let Some(v) = value_of(tag) {
+                    keys.push(Some((tag.clone(), v)));
+                }
+            }
+        }
+        keys.into_iter()
+            .map(|tag| {
+                let key = (metric, tag);
+                if let Some(&id) = self.by_key.get(&key) {
+                    return id;
+                }
+                let id = self.series.len() as u32;
+                self.series.push(Series {
+                    metric,
+                    tag: key.1.clone(),
+                    first: self.closed,
+                    points: Points::new(def.kind),
+                    acc: Sink::new(def.kind),
+                });
+                self.by_key.insert(key, id);
+                id
+            })
+            .collect()
+    }
+
+    /// Closes every period that has ended by `now`.
+    pub fn tick(&mut self, now: Instant) {
+        while now >= self.next_close {
+            self.close_period();
+            self.next_close += self.period;
+        }
+    }
+
+    /// Closes the open period (also at the end of the run, however short it was).
+    pub fn close_period(&mut self) {
+        for s in &mut self.series {
+            s.points.push(&s.acc);
+            s.acc.reset();
+        }
+        self.closed += 1;
+        if self.closed >= MAX_POINTS && self.closed % 2 == 0 {
+            self.halve();
+        }
+    }
+
+    fn halve(&mut self) {
+        for s in &mut self.series {
+            if s.first % 2 == 1 {
+                s.points.push_front_empty();
+                s.first -= 1;
+            }
+            s.points.halve();
+            s.first /= 2;
+        }
+        self.closed /= 2;
+        self.period *= 2;
+        self.epoch += 1;
+    }
+
+    /// Closed points from period `from` on, as the dashboard reads them.
+    pub fn to_json(&self, from: usize, defs: &[MetricDef]) -> Value {
+        let series: Vec<Value> = self
+            .series
+            .iter()
+            .map(|s| {
+                let def = &defs[s.metric.0 as usize];
+                let skip = from.saturating_sub(s.first);
+                json!({
+                    "metric": def.name,
+                    "type": def.kind.name(),
+                    "contains": def.contains.name(),
+                    "tag": s.tag.as_ref().map(|(k, v)| json!([k, v])),
+                    "first": s.first.max(from),
+                    "values": s.points.to_json(skip),
+                })
+            })
+            .collect();
+        json!({
+            "epoch": self.epoch,
+            "period_ms": self.period.as_millis() as u64,
+            "start_ms": self.start_unix_ms,
+            "from": from,
+            "closed": self.closed,
+            "series": series,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::ValueType;
+    use std::sync::Arc;
+
+    fn def(name: &str, kind: MetricType) -> MetricDef {
+        MetricDef {
+            name: name.into(),
+            kind,
+            contains: ValueType::Default,
+            builtin: false,
+        }
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> TagSet {
+        Arc::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn counts_per_period_and_splits_by_the_asked_tag() {
+        let rules = SeriesRules {
+            by_scenario: false,
+            splits: vec![("entries".into(), "page".into())],
+        };
+        let mut ts = TimeSeries::new(rules, Duration::from_secs(10));
+        let m = MetricId(0);
+        let d = def("entries", MetricType::Rate);
+        let (a, b) = (TagSetId(0), TagSetId(1));
+        let add = |ts: &mut TimeSeries, t: TagSetId, page: &str, v: f64| {
+            let set = tags(&[("page", page)]);
+            ts.add(m, t, v, || (d.clone(), set));
+        };
+        add(&mut ts, a, "website", 1.0);
+        add(&mut ts, a, "website", 0.0);
+        add(&mut ts, b, "tutorial", 1.0);
+        ts.close_period();
+        add(&mut ts, b, "tutorial", 1.0);
+        ts.close_period();
+        let s = ts.series();
+        assert_eq!(s.len(), 3, "total, website, tutorial");
+        let rate = |i: usize| match &s[i].points {
+            Points::Rate(v) => v.clone(),
+            _ => panic!(),
+        };
+        assert_eq!(rate(0), vec![[2, 3], [1, 1]]);
+        assert_eq!(s[1].tag, Some(("page".into(), "website".into())));
+        assert_eq!(rate(1), vec![[1, 2], [0, 0]]);
+        assert_eq!(rate(2), vec![[1, 1], [1, 1]]);
+    }
+
+    #[test]
+    fn trend_percentiles_are_per_period_and_late_series_start_where_they_appear() {
+        let mut ts = TimeSeries::new(SeriesRules::default(), Duration::from_secs(10));
+        let d = def("lat", MetricType::Trend);
+        ts.close_period();
+        for v in 1..=100 {
+            ts.add(MetricId(0), TagSetId(0), v as f64, || {
+                (d.clone(), tags(&[]))
+            });
+        }
+        ts.close_period();
+        ts.add(MetricId(0), TagSetId(0), 1000.0, || unreachable!("routed"));
+        ts.close_period();
+        let s = &ts.series()[0];
+        assert_eq!(s.first, 1);
+        let Points::Trend(v) = &s.points else {
+            panic!()
+        };
+        assert_eq!(v[0].count, 100);
+        assert!((v[0].p95 - 95.0).abs() < 0.1, "{}", v[0].p95);
+        assert_eq!((v[1].count, v[1].p50, v[1].max), (1, 1000.0, 1000.0));
+        let doc = ts.to_json(2, &[d]);
+        assert_eq!(doc["series"][0]["first"], 2);
+        assert_eq!(doc["series"][0]["values"]["count"], json!([1]));
+    }
+
+    #[test]
+    fn a_run_longer_than_the_cap_halves_its_resolution_keeping_counts_exact() {
+        let mut ts = TimeSeries::new(SeriesRules::default(), Duration::from_secs(1));
+        let d = def("c", MetricType::Counter);
+        ts.close_period(); // the series starts at an odd index
+        for _ in 1..MAX_POINTS {
+            ts.add(MetricId(0), TagSetId(0), 2.0, || (d.clone(), tags(&[])));
+            ts.close_period();
+        }
+        assert_eq!(ts.epoch, 1);
+        assert_eq!(ts.closed(), MAX_POINTS / 2);
+        assert_eq!(ts.period(), Duration::from_secs(2));
+        let s = &ts.series()[0];
+        let Points::Counter(v) = &s.points else {
+            panic!()
+        };
+        assert_eq!(s.first, 0);
+        assert_eq!(v.len(), MAX_POINTS / 2);
+        assert_eq!(v.iter().sum::<f64>(), 2.0 * (MAX_POINTS - 1) as f64);
+        assert_eq!((v[0], v[1]), (2.0, 4.0));
+    }
+
+    #[test]
+    fn long_plans_start_with_a_longer_period() {
+        let ts = TimeSeries::new(SeriesRules::default(), Duration::from_secs(3 * 3600));
+        assert_eq!(ts.period(), Duration::from_secs(3));
+        let ts = TimeSeries::new(SeriesRules::default(), Duration::from_secs(38 * 60));
+        assert_eq!(ts.period(), Duration::from_secs(1));
+    }
+}
