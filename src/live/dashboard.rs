@@ -32,6 +32,8 @@ struct Hub {
     events: Mutex<Events>,
     changed: tokio::sync::Notify,
     browsers: AtomicUsize,
+    /// Browsers whose stream has taken the final events.
+    told_done: AtomicUsize,
 }
 
 impl Hub {
@@ -118,6 +120,7 @@ impl Dashboard {
             }),
             changed: tokio::sync::Notify::new(),
             browsers: AtomicUsize::new(0),
+            told_done: AtomicUsize::new(0),
         });
         let (addr, server) = match cfg.port {
             None => (None, None),
@@ -222,6 +225,13 @@ impl Dashboard {
                 Ok(()) => eprintln!("engine: web dashboard report written to {path}"),
                 Err(e) => eprintln!("ERRO  web dashboard export {path}: {e}"),
             }
+        }
+        // Let connected browsers take the final events before the server stops.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.hub.told_done.load(Ordering::SeqCst) < self.hub.browsers.load(Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
         }
         if self.cfg.open && self.server.is_some() {
             let n = self.hub.browsers.load(Ordering::SeqCst);
@@ -344,6 +354,14 @@ fn events(hub: Arc<Hub>) -> tokio::sync::mpsc::Receiver<Bytes> {
                 let _ = tx
                     .send(Bytes::from_static(b"event: end\ndata: {}\n\n"))
                     .await;
+                // Written out once hyper has taken every chunk from the channel.
+                for _ in 0..100 {
+                    if tx.capacity() == tx.max_capacity() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                hub.told_done.fetch_add(1, Ordering::SeqCst);
                 // Keep the stream open so the page does not reconnect; the browser or the
                 // end of the process closes it.
                 tx.closed().await;

@@ -89,7 +89,8 @@ impl TrendPoint {
 pub enum Points {
     /// Sum per period.
     Counter(Vec<f64>),
-    /// Last value per period (NaN: no sample in that period).
+    /// Last value per period (held from the period before when none came; NaN before the
+    /// first sample).
     Gauge(Vec<f64>),
     /// (non-zero samples, samples) per period.
     Rate(Vec<[u32; 2]>),
@@ -122,8 +123,11 @@ impl Points {
     fn push(&mut self, acc: &Sink) {
         match (self, acc) {
             (Points::Counter(v), Sink::Counter { sum }) => v.push(*sum),
+            // A gauge holds its value until the next sample (VUs are sampled once a
+            // second, which need not fall in every period).
             (Points::Gauge(v), Sink::Gauge { last, seen, .. }) => {
-                v.push(if *seen { *last } else { f64::NAN })
+                let held = v.last().copied().unwrap_or(f64::NAN);
+                v.push(if *seen { *last } else { held })
             }
             (Points::Rate(v), Sink::Rate { trues, total }) => {
                 v.push([*trues as u32, *total as u32])

@@ -286,10 +286,16 @@ impl Workspace {
 
     /// Runs `engine run <script> <args>` quietly with a summary export, and reads it back.
     pub fn run(&self, script: &str, args: &[&str]) -> RunResult {
+        self.run_env(script, args, &[])
+    }
+
+    /// [`Self::run`] with extra environment variables.
+    pub fn run_env(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> RunResult {
         let export = self.dir.path().join("summary.json");
         let _ = std::fs::remove_file(&export);
         let out = Command::new(env!("CARGO_BIN_EXE_engine"))
             .current_dir(self.dir.path())
+            .envs(env.iter().copied())
             .arg("run")
             .arg("-q")
             .arg("--summary-export")
