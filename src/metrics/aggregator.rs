@@ -273,7 +273,10 @@ impl Aggregator {
                 next_gauge = Instant::now() + Duration::from_secs(1);
             }
             if let Some(ts) = &mut self.series {
-                ts.tick(Instant::now());
+                let (registry, interner) = (&self.registry, &self.interner);
+                ts.tick(Instant::now(), &self.sinks, &|m, t| {
+                    (registry.def(m), interner.get(t))
+                });
             }
             self.poll_control(&ctl, &mut pending);
             if !pending.is_empty() {
@@ -366,9 +369,10 @@ impl Aggregator {
             Control::StopClock => self.stopped = Some(Instant::now()),
             Control::Series(ts) => self.series = Some(ts),
             Control::SeriesJson { from, close, reply } => {
+                let (registry, interner) = (&self.registry, &self.interner);
                 let doc = self.series.as_mut().map(|ts| {
                     if close {
-                        ts.close_period();
+                        ts.close_period(&self.sinks, &|m, t| (registry.def(m), interner.get(t)));
                     }
                     ts.to_json(from, &self.registry.all())
                 });
@@ -391,12 +395,6 @@ impl Aggregator {
                 sink.add(value);
                 list.push((metric, sink));
             }
-        }
-        if let Some(ts) = &mut self.series {
-            let (registry, interner) = (&self.registry, &self.interner);
-            ts.add(metric, tags, value, || {
-                (registry.def(metric), interner.get(tags))
-            });
         }
     }
 

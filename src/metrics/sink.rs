@@ -80,6 +80,27 @@ impl TrendSink {
         v.clamp(self.min.max(0.0).min(self.max), self.max)
     }
 
+    /// `out` = what was recorded between `prev` (an earlier state of this same sink, or of
+    /// a merge of the same series) and now: one period's histogram, count and sum; min and
+    /// max are the period histogram's bucket bounds (3 significant digits).
+    pub fn since(&self, prev: &TrendSink, out: &mut TrendSink) {
+        out.hist.reset();
+        out.hist
+            .add(&self.hist)
+            .expect("auto-resizing histograms always merge");
+        // A cumulative histogram only grows, so the earlier one always fits inside.
+        let _ = out.hist.subtract(&prev.hist);
+        out.count = self.count.saturating_sub(prev.count);
+        out.sum = self.sum - prev.sum;
+        if out.count == 0 {
+            out.min = f64::INFINITY;
+            out.max = f64::NEG_INFINITY;
+        } else {
+            out.min = out.hist.min() as f64 / TREND_SCALE;
+            out.max = out.hist.max() as f64 / TREND_SCALE;
+        }
+    }
+
     fn merge(&mut self, other: &TrendSink) {
         self.hist
             .add(&other.hist)

@@ -119,34 +119,47 @@ impl Points {
         self.len() == 0
     }
 
-    /// Appends the period `acc` collected.
-    fn push(&mut self, acc: &Sink) {
-        match (self, acc) {
-            (Points::Counter(v), Sink::Counter { sum }) => v.push(*sum),
-            // A gauge holds its value until the next sample (VUs are sampled once a
-            // second, which need not fall in every period).
-            (Points::Gauge(v), Sink::Gauge { last, seen, .. }) => {
-                let held = v.last().copied().unwrap_or(f64::NAN);
-                v.push(if *seen { *last } else { held })
+    /// Appends one period: `now` and `prev` are the series' cumulative values at its end
+    /// and its start; `scratch` is a trend sink to compute the difference in.
+    fn push(&mut self, now: &Sink, prev: &Sink, scratch: &mut Sink) {
+        match (self, now, prev) {
+            (Points::Counter(v), Sink::Counter { sum }, Sink::Counter { sum: before }) => {
+                v.push(sum - before)
             }
-            (Points::Rate(v), Sink::Rate { trues, total }) => {
-                v.push([*trues as u32, *total as u32])
+            // A gauge holds its last value (VUs are sampled once a second, which need not
+            // fall in every period).
+            (Points::Gauge(v), Sink::Gauge { last, seen, .. }, _) => {
+                v.push(if *seen { *last } else { f64::NAN })
             }
-            (Points::Trend(v), Sink::Trend(t)) => v.push(if t.count == 0 {
-                TrendPoint::EMPTY
-            } else {
-                TrendPoint {
-                    count: t.count as u32,
-                    min: t.min as f32,
-                    max: t.max as f32,
-                    avg: t.avg() as f32,
-                    p50: t.percentile(50.0) as f32,
-                    p90: t.percentile(90.0) as f32,
-                    p95: t.percentile(95.0) as f32,
-                    p99: t.percentile(99.0) as f32,
-                }
-            }),
-            _ => unreachable!("a series' accumulator has its metric's type"),
+            (
+                Points::Rate(v),
+                Sink::Rate { trues, total },
+                Sink::Rate {
+                    trues: t0,
+                    total: n0,
+                },
+            ) => v.push([(trues - t0) as u32, (total - n0) as u32]),
+            (Points::Trend(v), Sink::Trend(now), Sink::Trend(prev)) => {
+                let Sink::Trend(t) = scratch else {
+                    unreachable!("the scratch sink is a trend")
+                };
+                now.since(prev, t);
+                v.push(if t.count == 0 {
+                    TrendPoint::EMPTY
+                } else {
+                    TrendPoint {
+                        count: t.count as u32,
+                        min: t.min as f32,
+                        max: t.max as f32,
+                        avg: t.avg() as f32,
+                        p50: t.percentile(50.0) as f32,
+                        p90: t.percentile(90.0) as f32,
+                        p95: t.percentile(95.0) as f32,
+                        p99: t.percentile(99.0) as f32,
+                    }
+                })
+            }
+            _ => unreachable!("a series' sinks have its metric's type"),
         }
     }
 
@@ -213,8 +226,9 @@ pub struct Series {
     /// Index of `points[0]` among all periods.
     pub first: usize,
     pub points: Points,
-    /// The open period.
-    acc: Sink,
+    /// Cumulative values merged at the end of this period and of the previous one.
+    now: Sink,
+    prev: Sink,
 }
 
 pub struct TimeSeries {
@@ -226,8 +240,10 @@ pub struct TimeSeries {
     pub epoch: u32,
     next_close: Instant,
     start_unix_ms: u64,
-    /// By tag-set id, then metric: the series a sample feeds.
+    /// By tag-set id, then metric: the series a cumulative sink belongs to.
     routes: Vec<Vec<(MetricId, Vec<u32>)>>,
+    /// Where a period's trend is computed (allocated once).
+    scratch: Sink,
     by_key: FastMap<(MetricId, Option<(String, String)>), u32>,
     series: Vec<Series>,
 }
@@ -245,6 +261,7 @@ impl TimeSeries {
             next_close: Instant::now() + Duration::from_secs(secs),
             start_unix_ms: super::now_us() / 1000,
             routes: Vec::new(),
+            scratch: Sink::new(MetricType::Trend),
             by_key: FastMap::default(),
             series: Vec::new(),
         }
@@ -268,33 +285,25 @@ impl TimeSeries {
         &self.series
     }
 
-    /// Adds a sample to the open period of every series it belongs to. `describe` gives the
-    /// metric and the tags the first time this pair is seen.
-    #[inline]
-    pub fn add(
+    /// Which entry of `routes[tags]` lists the series of (`metric`, `tags`); `describe`
+    /// gives the metric and the tags the first time the pair is seen.
+    fn routes_of(
         &mut self,
         metric: MetricId,
         tags: TagSetId,
-        value: f64,
-        describe: impl FnOnce() -> (MetricDef, TagSet),
-    ) {
+        describe: &dyn Fn(MetricId, TagSetId) -> (MetricDef, TagSet),
+    ) -> usize {
         let t = tags.0 as usize;
         if t >= self.routes.len() {
             self.routes.resize_with(t + 1, Vec::new);
         }
-        let found = self.routes[t].iter().position(|(m, _)| *m == metric);
-        let i = match found {
-            Some(i) => i,
-            None => {
-                let (def, set) = describe();
-                let ids = self.route(metric, &def, &set);
-                self.routes[t].push((metric, ids));
-                self.routes[t].len() - 1
-            }
-        };
-        for &s in &self.routes[t][i].1 {
-            self.series[s as usize].acc.add(value);
+        if let Some(i) = self.routes[t].iter().position(|(m, _)| *m == metric) {
+            return i;
         }
+        let (def, set) = describe(metric, tags);
+        let ids = self.route(metric, &def, &set);
+        self.routes[t].push((metric, ids));
+        self.routes[t].len() - 1
     }
 
     fn route(&mut self, metric: MetricId, def: &MetricDef, tags: &TagSet) -> Vec<u32> {
@@ -324,7 +333,8 @@ impl TimeSeries {
                     tag: key.1.clone(),
                     first: self.closed,
                     points: Points::new(def.kind),
-                    acc: Sink::new(def.kind),
+                    now: Sink::new(def.kind),
+                    prev: Sink::new(def.kind),
                 });
                 self.by_key.insert(key, id);
                 id
@@ -332,19 +342,43 @@ impl TimeSeries {
             .collect()
     }
 
-    /// Closes every period that has ended by `now`.
-    pub fn tick(&mut self, now: Instant) {
-        while now >= self.next_close {
-            self.close_period();
-            self.next_close += self.period;
+    /// Closes the period if it has ended by `now` (a late tick closes one period that
+    /// covers the gap rather than empty ones).
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        sinks: &[Vec<(MetricId, Sink)>],
+        describe: &dyn Fn(MetricId, TagSetId) -> (MetricDef, TagSet),
+    ) {
+        if now >= self.next_close {
+            self.close_period(sinks, describe);
+            while self.next_close <= now {
+                self.next_close += self.period;
+            }
         }
     }
 
-    /// Closes the open period (also at the end of the run, however short it was).
-    pub fn close_period(&mut self) {
+    /// Closes the open period (also at the end of the run, however short it was), given
+    /// the aggregator's cumulative sinks by tag-set id.
+    pub fn close_period(
+        &mut self,
+        sinks: &[Vec<(MetricId, Sink)>],
+        describe: &dyn Fn(MetricId, TagSetId) -> (MetricDef, TagSet),
+    ) {
         for s in &mut self.series {
-            s.points.push(&s.acc);
-            s.acc.reset();
+            s.now.reset();
+        }
+        for (t, list) in sinks.iter().enumerate() {
+            for (metric, sink) in list {
+                let r = self.routes_of(*metric, TagSetId(t as u32), describe);
+                for &id in &self.routes[t][r].1 {
+                    self.series[id as usize].now.merge(sink);
+                }
+            }
+        }
+        for s in &mut self.series {
+            s.points.push(&s.now, &s.prev, &mut self.scratch);
+            std::mem::swap(&mut s.now, &mut s.prev);
         }
         self.closed += 1;
         if self.closed >= MAX_POINTS && self.closed % 2 == 0 {
@@ -401,22 +435,60 @@ mod tests {
     use crate::metrics::ValueType;
     use std::sync::Arc;
 
-    fn def(name: &str, kind: MetricType) -> MetricDef {
-        MetricDef {
-            name: name.into(),
-            kind,
-            contains: ValueType::Default,
-            builtin: false,
-        }
+    /// The aggregator's side: cumulative sinks by tag set, and what each id means.
+    struct Cumulative {
+        sinks: Vec<Vec<(MetricId, Sink)>>,
+        defs: Vec<MetricDef>,
+        tags: Vec<TagSet>,
     }
 
-    fn tags(pairs: &[(&str, &str)]) -> TagSet {
-        Arc::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+    impl Cumulative {
+        fn new(defs: &[(&str, MetricType)], tags: &[&[(&str, &str)]]) -> Cumulative {
+            Cumulative {
+                sinks: vec![Vec::new(); tags.len()],
+                defs: defs
+                    .iter()
+                    .map(|(n, k)| MetricDef {
+                        name: n.to_string(),
+                        kind: *k,
+                        contains: ValueType::Default,
+                        builtin: false,
+                    })
+                    .collect(),
+                tags: tags
+                    .iter()
+                    .map(|t| {
+                        Arc::new(
+                            t.iter()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            }
+        }
+
+        fn add(&mut self, metric: u32, tags: usize, v: f64) {
+            let kind = self.defs[metric as usize].kind;
+            let list = &mut self.sinks[tags];
+            match list.iter_mut().find(|(m, _)| m.0 == metric) {
+                Some((_, s)) => s.add(v),
+                None => {
+                    let mut s = Sink::new(kind);
+                    s.add(v);
+                    list.push((MetricId(metric), s));
+                }
+            }
+        }
+
+        fn close(&self, ts: &mut TimeSeries) {
+            ts.close_period(&self.sinks, &|m, t| {
+                (
+                    self.defs[m.0 as usize].clone(),
+                    self.tags[t.0 as usize].clone(),
+                )
+            });
+        }
     }
 
     #[test]
@@ -426,19 +498,16 @@ mod tests {
             splits: vec![("entries".into(), "page".into())],
         };
         let mut ts = TimeSeries::new(rules, Duration::from_secs(10));
-        let m = MetricId(0);
-        let d = def("entries", MetricType::Rate);
-        let (a, b) = (TagSetId(0), TagSetId(1));
-        let add = |ts: &mut TimeSeries, t: TagSetId, page: &str, v: f64| {
-            let set = tags(&[("page", page)]);
-            ts.add(m, t, v, || (d.clone(), set));
-        };
-        add(&mut ts, a, "website", 1.0);
-        add(&mut ts, a, "website", 0.0);
-        add(&mut ts, b, "tutorial", 1.0);
-        ts.close_period();
-        add(&mut ts, b, "tutorial", 1.0);
-        ts.close_period();
+        let mut c = Cumulative::new(
+            &[("entries", MetricType::Rate)],
+            &[&[("page", "website")], &[("page", "tutorial")]],
+        );
+        c.add(0, 0, 1.0);
+        c.add(0, 0, 0.0);
+        c.add(0, 1, 1.0);
+        c.close(&mut ts);
+        c.add(0, 1, 1.0);
+        c.close(&mut ts);
         let s = ts.series();
         assert_eq!(s.len(), 3, "total, website, tutorial");
         let rate = |i: usize| match &s[i].points {
@@ -452,18 +521,17 @@ mod tests {
     }
 
     #[test]
-    fn trend_percentiles_are_per_period_and_late_series_start_where_they_appear() {
+    fn trend_percentiles_are_each_periods_own_and_late_series_start_where_they_appear() {
         let mut ts = TimeSeries::new(SeriesRules::default(), Duration::from_secs(10));
-        let d = def("lat", MetricType::Trend);
-        ts.close_period();
+        let mut c = Cumulative::new(&[("lat", MetricType::Trend)], &[&[]]);
+        c.close(&mut ts);
         for v in 1..=100 {
-            ts.add(MetricId(0), TagSetId(0), v as f64, || {
-                (d.clone(), tags(&[]))
-            });
+            c.add(0, 0, v as f64);
         }
-        ts.close_period();
-        ts.add(MetricId(0), TagSetId(0), 1000.0, || unreachable!("routed"));
-        ts.close_period();
+        c.close(&mut ts);
+        c.add(0, 0, 1000.0);
+        c.close(&mut ts);
+        c.close(&mut ts);
         let s = &ts.series()[0];
         assert_eq!(s.first, 1);
         let Points::Trend(v) = &s.points else {
@@ -471,20 +539,27 @@ mod tests {
         };
         assert_eq!(v[0].count, 100);
         assert!((v[0].p95 - 95.0).abs() < 0.1, "{}", v[0].p95);
-        assert_eq!((v[1].count, v[1].p50, v[1].max), (1, 1000.0, 1000.0));
-        let doc = ts.to_json(2, &[d]);
+        assert!((v[0].avg - 50.5).abs() < 1e-4);
+        assert_eq!(v[1].count, 1);
+        assert!(
+            (v[1].p50 - 1000.0).abs() < 0.5 && (v[1].max - 1000.0).abs() < 0.5,
+            "{:?}",
+            v[1]
+        );
+        assert_eq!(v[2].count, 0);
+        let doc = ts.to_json(2, &c.defs);
         assert_eq!(doc["series"][0]["first"], 2);
-        assert_eq!(doc["series"][0]["values"]["count"], json!([1]));
+        assert_eq!(doc["series"][0]["values"]["count"], json!([1, 0]));
     }
 
     #[test]
     fn a_run_longer_than_the_cap_halves_its_resolution_keeping_counts_exact() {
         let mut ts = TimeSeries::new(SeriesRules::default(), Duration::from_secs(1));
-        let d = def("c", MetricType::Counter);
-        ts.close_period(); // the series starts at an odd index
+        let mut c = Cumulative::new(&[("c", MetricType::Counter)], &[&[]]);
+        c.close(&mut ts); // the series starts at an odd index
         for _ in 1..MAX_POINTS {
-            ts.add(MetricId(0), TagSetId(0), 2.0, || (d.clone(), tags(&[])));
-            ts.close_period();
+            c.add(0, 0, 2.0);
+            c.close(&mut ts);
         }
         assert_eq!(ts.epoch, 1);
         assert_eq!(ts.closed(), MAX_POINTS / 2);

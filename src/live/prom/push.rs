@@ -118,7 +118,10 @@ impl Pusher {
             let _ = sender.join();
         }
         let dropped = self.counts.dropped.load(Ordering::Relaxed);
-        if dropped > 0 {
+        let sent = self.counts.sent.load(Ordering::Relaxed);
+        if dropped == 0 {
+            eprintln!("engine: Prometheus remote write: {sent} batches sent");
+        } else {
             let why = self
                 .counts
                 .last_error
@@ -128,7 +131,7 @@ impl Pusher {
                 .unwrap_or_else(|| "the queue was full".into());
             eprintln!(
                 "WARN  Prometheus remote write: {dropped} of {} batches were dropped (last error: {why})",
-                dropped + self.counts.sent.load(Ordering::Relaxed)
+                dropped + sent
             );
         }
     }
