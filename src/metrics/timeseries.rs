@@ -188,12 +188,17 @@ impl Points {
 
     /// The points from index `from` on, as JSON arrays by field (null for no data).
     fn to_json(&self, from: usize) -> Value {
+        // Four significant digits: what a chart can show, and what keeps a 38-minute
+        // report small (an f32 printed in full takes 17).
         fn num(x: f64) -> Value {
-            if x.is_finite() {
-                json!(x)
-            } else {
-                Value::Null
+            if !x.is_finite() {
+                return Value::Null;
             }
+            if x == 0.0 || x.fract() == 0.0 && x.abs() < 1e15 {
+                return json!(x);
+            }
+            let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+            json!((x * scale).round() / scale)
         }
         fn col<T>(v: &[T], from: usize, f: impl Fn(&T) -> Value) -> Value {
             Value::Array(v.get(from..).unwrap_or(&[]).iter().map(f).collect())

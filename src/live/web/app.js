@@ -81,7 +81,7 @@ function chart(container, id, title, unit, lines) {
     const opts = {
       width, height: 220,
       series: [{}, ...lines.map((l, i) => ({ label: l.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false }))],
-      axes: [{}, { size: 60 }],
+      axes: [{}, { size: 56, values: (u, vals) => vals.map(si) }],
       legend: { live: true },
     };
     c = { el, plot: new uPlot(opts, data, el.querySelector(".plot")) };
@@ -90,6 +90,16 @@ function chart(container, id, title, unit, lines) {
     c.plot.setData(data);
   }
   c.el.dataset.points = String(points);
+}
+
+// Axis labels: 1.5k, 2M (room for six characters).
+function si(v) {
+  if (v == null) return "";
+  const a = Math.abs(v);
+  if (a >= 1e9) return +(v / 1e9).toPrecision(3) + "G";
+  if (a >= 1e6) return +(v / 1e6).toPrecision(3) + "M";
+  if (a >= 1e4) return +(v / 1e3).toPrecision(3) + "k";
+  return +v.toPrecision(4) + "";
 }
 
 let pending = false;
@@ -180,7 +190,7 @@ function renderState() {
   const st = S.state;
   const vus = st.metrics.vus ? st.metrics.vus.values.value : 0;
   const reqs = st.metrics.http_reqs ? st.metrics.http_reqs.values.count : 0;
-  document.getElementById("status").textContent =
+  document.getElementById("status").textContent = (S.meta ? S.meta.script.split("/").pop() + " · " : "") +
     (st.done ? "finished after " : "running for ") + (st.elapsed_ms / 1000).toFixed(1) + "s · " + vus + " VUs · " + reqs + " requests";
   rows("thresholds", ["metric", "threshold", "value", "state"], st.thresholds.map(t => [t.key, t.source, fmt(t.value), t.ok ? { cls: "ok", text: "✓ pass" } : { cls: "bad", text: "✗ fail" }]));
   const checks = [];
