@@ -54,7 +54,7 @@ pub struct Dashboard {
     addr: Option<std::net::SocketAddr>,
     stop_publisher: Sender<()>,
     publisher: Option<JoinHandle<Publisher>>,
-    server: Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>,
+    server: Option<Server>,
 }
 
 /// The publisher's state, handed back at the end for the last events and the report.
@@ -249,15 +249,11 @@ impl Dashboard {
     }
 }
 
+/// The server's stop switch and thread.
+type Server = (tokio::sync::oneshot::Sender<()>, JoinHandle<()>);
+
 /// Binds now (so a taken port is an error before the test) and serves on a thread.
-fn serve(
-    host: &str,
-    port: u16,
-    hub: Arc<Hub>,
-) -> Result<(
-    std::net::SocketAddr,
-    (tokio::sync::oneshot::Sender<()>, JoinHandle<()>),
-)> {
+fn serve(host: &str, port: u16, hub: Arc<Hub>) -> Result<(std::net::SocketAddr, Server)> {
     let bad = |e: std::io::Error| Error::config(format!("web dashboard on {host}:{port}: {e}"));
     let listener = std::net::TcpListener::bind((host, port)).map_err(bad)?;
     listener.set_nonblocking(true).map_err(bad)?;

@@ -386,7 +386,7 @@ impl TimeSeries {
             std::mem::swap(&mut s.now, &mut s.prev);
         }
         self.closed += 1;
-        if self.closed >= MAX_POINTS && self.closed % 2 == 0 {
+        if self.closed >= MAX_POINTS && self.closed.is_multiple_of(2) {
             self.halve();
         }
     }

@@ -59,11 +59,9 @@ impl Pusher {
             std::thread::Builder::new()
                 .name("prometheus-rw-collect".into())
                 .spawn(move || {
-                    loop {
-                        match stop_rx.recv_timeout(cfg.push_interval) {
-                            Err(RecvTimeoutError::Timeout) => {}
-                            _ => break,
-                        }
+                    while let Err(RecvTimeoutError::Timeout) =
+                        stop_rx.recv_timeout(cfg.push_interval)
+                    {
                         let Some(snap) = requester.snapshot() else {
                             break;
                         };
