@@ -23,6 +23,34 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a script's resolved options (after CLI/env overrides and scaling) as JSON.
     Inspect(InspectArgs),
+    /// Merge the result parts of a split test (`engine run --out part=FILE`) into one
+    /// summary, thresholds and exports.
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Result parts written by `engine run --out part=FILE`.
+    #[arg(required = true, value_name = "PART")]
+    pub parts: Vec<PathBuf>,
+    /// Write the merged summary in k6's legacy export format.
+    #[arg(long = "summary-export", value_name = "FILE")]
+    pub summary_export: Option<PathBuf>,
+    /// Outputs of the merged results: web-dashboard=export=FILE (the HTML report).
+    #[arg(short = 'o', long = "out", value_name = "TYPE=ARGS")]
+    pub out: Vec<String>,
+    /// Run this script's handleSummary(data) on the merged data.
+    #[arg(long, value_name = "SCRIPT")]
+    pub script: Option<PathBuf>,
+    /// Merge even if the parts' segments do not cover the whole plan.
+    #[arg(long = "allow-partial")]
+    pub allow_partial: bool,
+    /// Do not print the summary.
+    #[arg(long = "no-summary")]
+    pub no_summary: bool,
+    /// Do not evaluate the thresholds.
+    #[arg(long = "no-thresholds")]
+    pub no_thresholds: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -96,6 +124,17 @@ pub struct RunArgs {
     /// All instances' segments, k6's syntax: 0,1/4,1/2,1 (checked against --execution-segment).
     #[arg(long = "execution-segment-sequence", value_name = "POINTS")]
     pub execution_segment_sequence: Option<String>,
+    /// This instance is segment I of --segment-count equal segments (default: Kubernetes'
+    /// JOB_COMPLETION_INDEX).
+    #[arg(long = "segment-index", value_name = "I")]
+    pub segment_index: Option<u64>,
+    /// Split the plan into N equal segments (with --segment-index).
+    #[arg(long = "segment-count", value_name = "N")]
+    pub segment_count: Option<u64>,
+    /// Initialise, then wait until this wall-clock time to start the test: RFC 3339
+    /// (2026-12-04T10:00:00Z) or +30s from now.
+    #[arg(long = "start-at", value_name = "TIME")]
+    pub start_at: Option<String>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,

@@ -29,6 +29,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod options;
+pub mod part;
 pub mod report;
 pub mod run;
 pub mod script;
@@ -46,5 +47,6 @@ pub fn main_command(cli: cli::Cli) -> error::Result<u8> {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Serve(args) => serve::serve(args),
         cli::Command::Inspect(args) => run::inspect(args),
+        cli::Command::Merge(args) => run::merge(args),
     }
 }

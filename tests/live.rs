@@ -59,7 +59,7 @@ fn an_unknown_output_is_a_config_error_naming_the_outputs() {
     assert_eq!(r.code, 104, "stderr: {}", r.stderr);
     assert!(
         r.stderr
-            .contains("json, csv, web-dashboard, experimental-prometheus-rw"),
+            .contains("json, csv, web-dashboard, experimental-prometheus-rw, part"),
         "{}",
         r.stderr
     );

@@ -42,6 +42,16 @@ impl Segment {
 
     /// Parses k6's `--execution-segment` syntax: `from:to` or `to` (from 0), each point a
     /// fraction (`1/4`), a percentage (`25%`) or a decimal (`0.25`).
+    /// The segment from one point to another, each a fraction (numerator, denominator).
+    pub fn between(from: (u64, u64), to: (u64, u64)) -> Segment {
+        let den = lcm(from.1, to.1);
+        Segment {
+            from_num: from.0 * (den / from.1),
+            to_num: to.0 * (den / to.1),
+            den,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Segment, String> {
         let (from, to) = match text.split_once(':') {
             Some((a, b)) => (parse_point(a)?, parse_point(b)?),
@@ -99,19 +109,51 @@ impl Segment {
         (self.to_num - self.from_num) as f64 * 100.0 / self.den as f64
     }
 
-    /// This segment's share of `n`.
+    /// This segment's share of `n` VUs: how many of VUs 1..=n it owns (see [`Self::owns`]).
+    /// Never shrinks as `n` grows, and the shares of segments that tile 0:1 add up to `n`.
     pub fn scale(&self, n: u64) -> u64 {
-        floor_mul(n, self.to_num, self.den) - floor_mul(n, self.from_num, self.den)
+        let (to, from) = (self.to_num as u128, self.from_num as u128);
+        let den = self.den as u128;
+        // VUs 1..=n are the points 1..n+1 of the sequence minus point 0.
+        let upto = |c: u128| below(n.saturating_add(1), c, den) - below(1, c, den);
+        upto(to) - upto(from)
     }
 
-    /// Whether global VU number `g` (1-based) belongs to this segment.
+    /// Whether global VU number `g` (1-based) belongs to this segment: VU g sits at point
+    /// vdc(g) of the base-2 van der Corput sequence (g's bits mirrored behind the binary
+    /// point), and a segment owns the points in [from, to). So segments that tile 0:1 own
+    /// every VU exactly once, a process's worker parts split exactly what it owns, and any
+    /// first n VUs spread over the segments within O(log n) of their shares (exactly, for
+    /// splits into powers of two).
     pub fn owns(&self, g: u64) -> bool {
-        g > 0 && self.scale(g) > self.scale(g - 1)
+        if g == 0 {
+            return false;
+        }
+        let x = g.reverse_bits() as u128; // vdc(g) = x / 2^64, exactly
+        let den = self.den as u128;
+        (self.from_num as u128) << 64 <= x * den && x * den < (self.to_num as u128) << 64
     }
 
-    /// The global numbers of this segment's first `count` VUs, in order.
+    /// The global numbers of this segment's VUs among the first `total`, in order.
     pub fn owned_ids(&self, total: u64) -> Vec<u64> {
         (1..=total).filter(|&g| self.owns(g)).collect()
+    }
+}
+
+/// How many of the points vdc(0), ..., vdc(n-1) lie below num/den (O(log n)): the even
+/// k = 2j sit at vdc(j)/2, the odd k = 2j+1 at 1/2 + vdc(j)/2.
+fn below(n: u64, num: u128, den: u128) -> u64 {
+    if n == 0 || num == 0 {
+        return 0;
+    }
+    if num >= den {
+        return n;
+    }
+    let (evens, odds) = (n.div_ceil(2), n / 2);
+    if 2 * num <= den {
+        below(evens, 2 * num, den)
+    } else {
+        evens + below(odds, 2 * num - den, den)
     }
 }
 
@@ -187,10 +229,6 @@ fn lcm(a: u64, b: u64) -> u64 {
     a / gcd(a, b) * b
 }
 
-fn floor_mul(n: u64, num: u64, den: u64) -> u64 {
-    ((n as u128 * num as u128) / den as u128) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +240,41 @@ mod tests {
                 let total: u64 = (0..w).map(|i| Segment::nth(i, w).scale(n)).sum();
                 assert_eq!(total, n);
             }
+        }
+    }
+
+    #[test]
+    fn a_share_counts_the_owned_vus_never_shrinks_and_stays_near_proportional() {
+        // The non-power-of-two splits that floor(n*to) - floor(n*from) got wrong: that
+        // share of 1/3:1/2 went 1, 0, 1 for n = 2, 3, 4, and 2/5:3/5 went 1, 0 for 2, 3.
+        let third = Segment::parse("1/3:2/3").unwrap();
+        let segs = [
+            Segment::parse("1/3:1/2").unwrap(),
+            Segment::parse("2/5:3/5").unwrap(),
+            third,
+            third.part(0, 2),
+            third.part(1, 2),
+            Segment::nth(4, 7),
+        ];
+        for seg in segs {
+            let mut prev = 0;
+            for n in 0..3000u64 {
+                let s = seg.scale(n);
+                assert!(s >= prev, "{seg} shrank at {n}");
+                assert_eq!(s, seg.owned_ids(n).len() as u64, "{seg} at {n}");
+                let ideal = n as f64 * seg.percent() / 100.0;
+                assert!(
+                    (s as f64 - ideal).abs() <= 2.0 + (n as f64 + 1.0).log2(),
+                    "{seg} at {n}: {s} vs {ideal}"
+                );
+                prev = s;
+            }
+        }
+        // A process's worker parts split exactly what the process owns.
+        for g in 1..500 {
+            let parts = (third.part(0, 2).owns(g), third.part(1, 2).owns(g));
+            assert_eq!(third.owns(g), parts.0 || parts.1);
+            assert!(!(parts.0 && parts.1));
         }
     }
 

@@ -54,7 +54,7 @@ impl LiveOutputs {
                 OutputSpec::PrometheusRw(cfg) => {
                     live.prom = Some(prom::Pusher::start(cfg.clone(), requester.clone())?)
                 }
-                OutputSpec::Json(_) | OutputSpec::Csv(_) => {}
+                OutputSpec::Json(_) | OutputSpec::Csv(_) | OutputSpec::Part(_) => {}
             }
         }
         Ok(live)

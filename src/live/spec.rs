@@ -6,7 +6,13 @@ use crate::options::duration;
 use std::time::Duration;
 
 /// The outputs `--out` knows, in the order the error message lists them.
-pub const OUTPUT_NAMES: &[&str] = &["json", "csv", "web-dashboard", "experimental-prometheus-rw"];
+pub const OUTPUT_NAMES: &[&str] = &[
+    "json",
+    "csv",
+    "web-dashboard",
+    "experimental-prometheus-rw",
+    "part",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputSpec {
@@ -14,6 +20,8 @@ pub enum OutputSpec {
     Csv(String),
     WebDashboard(DashboardConfig),
     PrometheusRw(PromConfig),
+    /// The run's result part for `engine merge` (src/part/).
+    Part(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +85,7 @@ pub fn parse(spec: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<OutputS
     match name {
         "json" => Ok(OutputSpec::Json(file("json")?)),
         "csv" => Ok(OutputSpec::Csv(file("csv")?)),
+        "part" => Ok(OutputSpec::Part(file("part")?)),
         "web-dashboard" => Ok(OutputSpec::WebDashboard(dashboard(
             &format!("--out {spec}"),
             arg,
@@ -248,7 +257,7 @@ mod tests {
         let e = parse("influxdb=http://x:8086/db", &env_of(&[])).unwrap_err();
         assert!(e.contains("unknown output \"influxdb\""), "{e}");
         assert!(
-            e.contains("json, csv, web-dashboard, experimental-prometheus-rw"),
+            e.contains("json, csv, web-dashboard, experimental-prometheus-rw, part"),
             "{e}"
         );
         assert!(parse("json", &env_of(&[]))

@@ -16,7 +16,7 @@ pub use aggregator::{
 };
 pub use buffer::Buffer;
 pub use registry::{Builtins, MetricDef, MetricId, MetricType, Registry, ValueType};
-pub use sink::Sink;
+pub use sink::{Sink, TrendSink};
 pub use tags::{TagInterner, TagSet, TagSetId};
 
 /// One measurement: which metric, which tag set, what value, and when (µs since the Unix

@@ -101,6 +101,48 @@ impl TrendSink {
         }
     }
 
+    /// The histogram in HdrHistogram's V2 compressed form (lossless), base64.
+    pub fn encode_histogram(&self) -> String {
+        use base64::Engine;
+        use hdrhistogram::serialization::Serializer;
+        let mut buf = Vec::new();
+        hdrhistogram::serialization::V2DeflateSerializer::new()
+            .serialize(&self.hist, &mut buf)
+            .expect("serialising to memory");
+        base64::engine::general_purpose::STANDARD.encode(buf)
+    }
+
+    /// A trend from its exact count, sum, min and max and an encoded histogram.
+    pub fn decode(
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+        hist: &str,
+    ) -> Result<TrendSink, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(hist)
+            .map_err(|e| format!("histogram: {e}"))?;
+        let mut h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("histogram: {e:?}"))?;
+        h.auto(true);
+        if h.len() != count {
+            return Err(format!(
+                "histogram holds {} values, count says {count}",
+                h.len()
+            ));
+        }
+        Ok(TrendSink {
+            hist: h,
+            count,
+            sum,
+            min: if count == 0 { f64::INFINITY } else { min },
+            max: if count == 0 { f64::NEG_INFINITY } else { max },
+        })
+    }
+
     fn merge(&mut self, other: &TrendSink) {
         self.hist
             .add(&other.hist)

@@ -38,10 +38,32 @@ pub fn finish(
         run,
         server,
         live,
+        started,
         ..
     } = test;
     // Before the aggregator finishes: the dashboard reads its last time series.
     live.finish(&snapshot, &verdicts);
+    for spec in &plan.outputs {
+        if let crate::live::OutputSpec::Part(path) = spec {
+            let (started_ms, start_skew_ms) = started.get().copied().unwrap_or((0, None));
+            let id = crate::part::RunIdentity {
+                fingerprint: &plan.fingerprint,
+                script: &plan.script,
+                segment: plan.segment,
+                seed: plan.seed,
+                started_ms,
+                ended_ms: started_ms + snapshot.elapsed.as_millis() as u64,
+                start_skew_ms,
+                trend_stats: &plan.trend_stats,
+                thresholds: &plan.options.thresholds,
+                complete: run.complete.load(std::sync::atomic::Ordering::Relaxed),
+                interrupted: run.interrupted.load(std::sync::atomic::Ordering::Relaxed),
+            };
+            let series = agg.requester().series_json(0, false);
+            let part = crate::part::from_run(&id, &snapshot, series);
+            crate::part::write(std::path::Path::new(path), &part).map_err(Error::generic)?;
+        }
+    }
     // The main state holds a metric sender: it goes first, or the aggregator would wait
     // for it forever.
     drop(script);
@@ -100,7 +122,7 @@ fn stdout_is_tty() -> bool {
 }
 
 /// handleSummary's return value: {stdout = text, stderr = text, ["path"] = text}.
-fn write_summary_outputs(outputs: &serde_json::Value) {
+pub(super) fn write_summary_outputs(outputs: &serde_json::Value) {
     let Some(map) = outputs.as_object() else {
         eprintln!("ERRO  handleSummary must return a table of {{ stdout = text, [\"file.json\"] = text }}");
         return;

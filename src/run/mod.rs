@@ -13,6 +13,7 @@
 mod finish;
 mod lifecycle;
 mod limits;
+mod merge;
 pub mod plan;
 mod prepare;
 mod signals;
@@ -24,6 +25,7 @@ use crate::exec::{Stop, StopCause};
 use crate::options;
 use crate::report;
 use lifecycle::MainThread;
+pub use merge::merge;
 use signals::{Ended, Signals};
 use std::sync::Arc;
 
@@ -64,6 +66,24 @@ pub fn run(args: RunArgs) -> Result<u8> {
             &outputs,
         );
     }
+    if let Some(at) = plan.start_at {
+        if !wait_until(at, &signals) {
+            workers::cancel(workers);
+            test.run.stop(StopCause::Signal, Stop::Hard);
+            return finish::finish(test, &setup_data, &main, None, &signals);
+        }
+    }
+    let now_ms = crate::metrics::now_us() / 1000;
+    let skew = plan.start_at.map(|at| {
+        let at_ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        (crate::metrics::now_us() as f64 / 1000.0) - at_ms as f64
+    });
+    if let Some(s) = skew {
+        eprintln!("engine: started {s:.1} ms after --start-at");
+    }
+    let _ = test.started.set((now_ms, skew));
     test.agg.start_clock();
     workers.start(Some(setup_data.clone()));
     let progress = report::progress::Progress::start(test.run.clone(), &plan.options, plan.quiet);
@@ -88,6 +108,29 @@ pub fn run(args: RunArgs) -> Result<u8> {
         return Ok(ExitCode::ExternalAbort as u8);
     }
     finish::finish(test, &setup_data, &main, teardown_failed, &signals)
+}
+
+/// Waits for `--start-at` (VUs are initialised, setup() has run); false if a signal came.
+fn wait_until(at: std::time::SystemTime, signals: &Signals) -> bool {
+    if let Ok(wait) = at.duration_since(std::time::SystemTime::now()) {
+        eprintln!("engine: waiting {:.1}s for --start-at", wait.as_secs_f64());
+    }
+    loop {
+        if signals.received() > 0 {
+            return false;
+        }
+        let Ok(left) = at.duration_since(std::time::SystemTime::now()) else {
+            return true;
+        };
+        // Short sleeps near the end: the start should be within a millisecond of `at`.
+        std::thread::sleep(
+            left.min(std::time::Duration::from_millis(if left.as_millis() > 50 {
+                20
+            } else {
+                1
+            })),
+        );
+    }
 }
 
 /// `engine inspect`: the plan `engine run` would execute with the same flags, as JSON.

@@ -116,6 +116,11 @@ pub struct RunPlan {
     pub trend_stats: Vec<String>,
     /// `--out` specs, checked.
     pub outputs: Vec<OutputSpec>,
+    /// SHA-256 of what makes two processes parts of one test: the script's content, the
+    /// resolved options, the `-e` pairs, the scale flags and the seed.
+    pub fingerprint: String,
+    /// `--start-at`: when the test proper starts (wall clock).
+    pub start_at: Option<std::time::SystemTime>,
     /// `options.funnel`: the dashboard's funnel panel.
     pub funnel: Option<FunnelSpec>,
     /// The reference funnel server runs in this process (`--serve`).
@@ -147,6 +152,8 @@ impl RunPlan {
         let funnel = FunnelSpec::from_options(&script_options).map_err(Error::config)?;
         let mut options = options::consolidate(&script_options, &env, exec)?;
         options.scale(args.time_scale, args.vu_scale);
+        let fingerprint = fingerprint(&args, &options)?;
+        let start_at = args.start_at.as_deref().map(start_at).transpose()?;
         for sc in &options.scenarios {
             if !script.defines(&sc.exec) {
                 let what = if sc.exec == "default" {
@@ -195,6 +202,8 @@ impl RunPlan {
             http,
             outputs,
             funnel,
+            fingerprint,
+            start_at,
             serve: args.serve,
             quiet: args.quiet,
             summary: !args.no_summary,
@@ -248,6 +257,12 @@ fn make_net(
 
 /// `--execution-segment`, checked against `--execution-segment-sequence` when both are given.
 fn execution_segment(args: &RunArgs) -> Result<Segment> {
+    if let Some(n) = args.segment_count {
+        return segment_by_index(args, n);
+    }
+    if args.segment_index.is_some() {
+        return Err(Error::config("--segment-index needs --segment-count"));
+    }
     let segment = match &args.execution_segment {
         None => Segment::WHOLE,
         Some(text) => {
@@ -260,6 +275,70 @@ fn execution_segment(args: &RunArgs) -> Result<Segment> {
             .map_err(|e| Error::config(format!("--execution-segment-sequence: {e}")))?;
     }
     Ok(segment)
+}
+
+/// `--segment-index I --segment-count N`: the I-th of N equal segments; the index defaults
+/// to Kubernetes' `JOB_COMPLETION_INDEX` (an Indexed Job's pods).
+fn segment_by_index(args: &RunArgs, n: u64) -> Result<Segment> {
+    if args.execution_segment.is_some() || args.execution_segment_sequence.is_some() {
+        return Err(Error::config(
+            "--segment-count replaces --execution-segment and --execution-segment-sequence; give one or the other",
+        ));
+    }
+    if n == 0 {
+        return Err(Error::config("--segment-count 0: must be at least 1"));
+    }
+    let i = match args.segment_index {
+        Some(i) => i,
+        None => {
+            let v = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                Error::config("--segment-count needs --segment-index or JOB_COMPLETION_INDEX")
+            })?;
+            v.trim().parse().map_err(|_| {
+                Error::config(format!("JOB_COMPLETION_INDEX={v:?}: expected a number"))
+            })?
+        }
+    };
+    if i >= n {
+        return Err(Error::config(format!(
+            "--segment-index {i}: must be below --segment-count {n}"
+        )));
+    }
+    Ok(Segment::nth(i, n))
+}
+
+/// The plan's identity for result parts (see [`RunPlan::fingerprint`]). Flags that only
+/// choose this process's share or its outputs (segments, `--out`, `--start-at`) are left out.
+fn fingerprint(args: &RunArgs, options: &Plan) -> Result<String> {
+    use ring::digest::{digest, SHA256};
+    let hex = |d: ring::digest::Digest| -> String {
+        d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let script = std::fs::read(&args.script)
+        .map_err(|e| Error::script(format!("{}: {e}", args.script.display())))?;
+    let mut env = args.env.clone();
+    env.sort();
+    let doc = serde_json::json!({
+        "script_sha256": hex(digest(&SHA256, &script)),
+        "options": options.to_json(),
+        "env": env,
+        "time_scale": args.time_scale,
+        "vu_scale": args.vu_scale,
+        "seed": args.seed,
+    });
+    Ok(hex(digest(&SHA256, doc.to_string().as_bytes())))
+}
+
+/// `--start-at`: RFC 3339 (`2026-12-04T10:00:00Z`, `...+01:00`, fractions allowed) or
+/// `+DURATION` from now.
+pub fn start_at(text: &str) -> Result<std::time::SystemTime> {
+    let bad = |e: String| Error::config(format!("--start-at {text:?}: {e}"));
+    if let Some(rel) = text.strip_prefix('+') {
+        let d = options::duration::parse(rel).map_err(bad)?;
+        return Ok(std::time::SystemTime::now() + d);
+    }
+    let ms = crate::timefmt::parse_rfc3339_ms(text).map_err(bad)?;
+    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
 }
 
 /// The script's __ENV: the process environment (unless disabled), then `-e` pairs.

@@ -29,6 +29,9 @@ pub struct Prepared {
     pub server: Option<crate::serve::Background>,
     /// The dashboard and remote write, running until finish.
     pub live: LiveOutputs,
+    /// When the test proper started (ms since the epoch) and how late against
+    /// `--start-at`; set once, by run().
+    pub started: std::sync::OnceLock<(u64, Option<f64>)>,
     script_cfg: ScriptConfig,
 }
 
@@ -126,6 +129,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared> {
         thresholds,
         server,
         live,
+        started: std::sync::OnceLock::new(),
         script_cfg,
     })
 }
