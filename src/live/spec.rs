@@ -46,6 +46,9 @@ pub struct PromConfig {
     pub basic_auth: Option<(String, String)>,
     pub insecure_skip_tls_verify: bool,
     pub stale_markers: bool,
+    /// Labels on every series (the engine's `ENGINE_PROMETHEUS_RW_LABELS=k:v,k:v`, e.g. one
+    /// per pod of a split test).
+    pub labels: Vec<(String, String)>,
 }
 
 /// Every output of the run: the `--out` flags, then `K6_WEB_DASHBOARD=true` if no flag
@@ -221,6 +224,15 @@ fn prometheus(
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
+    let mut labels = Vec::new();
+    if let Some(list) = env("ENGINE_PROMETHEUS_RW_LABELS") {
+        for pair in list.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once(':').ok_or_else(|| {
+                format!("environment variable ENGINE_PROMETHEUS_RW_LABELS: expected key:value, got {pair:?}")
+            })?;
+            labels.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
     let basic_auth = match (var("USERNAME"), var("PASSWORD")) {
         (None, None) => None,
         (u, p) => Some((u.unwrap_or_default(), p.unwrap_or_default())),
@@ -236,6 +248,7 @@ fn prometheus(
         basic_auth,
         insecure_skip_tls_verify: flag("INSECURE_SKIP_TLS_VERIFY")?,
         stale_markers: flag("STALE_MARKERS")?,
+        labels,
     })
 }
 

@@ -47,7 +47,12 @@ fn label_name(tag: &str) -> String {
 }
 
 /// Every series of the snapshot as remote-write time series, stamped `at_ms`.
-pub fn map_snapshot(snap: &Snapshot, trend_stats: &[String], at_ms: i64) -> WriteRequest {
+pub fn map_snapshot(
+    snap: &Snapshot,
+    trend_stats: &[String],
+    extra: &[(String, String)],
+    at_ms: i64,
+) -> WriteRequest {
     // Merge the series that differ only in dropped tags.
     let mut grouped: BTreeMap<(u32, Vec<(String, String)>), Sink> = BTreeMap::new();
     for s in &snap.series {
@@ -56,6 +61,7 @@ pub fn map_snapshot(snap: &Snapshot, trend_stats: &[String], at_ms: i64) -> Writ
             .iter()
             .filter(|(k, _)| !DROPPED_TAGS.contains(&k.as_str()))
             .map(|(k, v)| (label_name(k), v.clone()))
+            .chain(extra.iter().map(|(k, v)| (label_name(k), v.clone())))
             .collect();
         grouped
             .entry((s.metric.0, labels))
@@ -80,6 +86,7 @@ pub fn map_snapshot(snap: &Snapshot, trend_stats: &[String], at_ms: i64) -> Writ
                 value: name,
             });
             l.sort_by(|a, b| a.name.cmp(&b.name));
+            l.dedup_by(|a, b| a.name == b.name);
             timeseries.push(TimeSeries {
                 labels: l,
                 samples: vec![Sample {
@@ -194,7 +201,12 @@ mod tests {
             ],
             elapsed: std::time::Duration::from_secs(1),
         };
-        let req = map_snapshot(&snap, &["p(99)".into(), "count".into(), "max".into()], 42);
+        let req = map_snapshot(
+            &snap,
+            &["p(99)".into(), "count".into(), "max".into()],
+            &[],
+            42,
+        );
         let flat: Vec<(String, f64)> = req
             .timeseries
             .iter()

@@ -65,7 +65,12 @@ impl Pusher {
                         let Some(snap) = requester.snapshot() else {
                             break;
                         };
-                        let body = encode(&map_snapshot(&snap, &cfg.trend_stats, now_ms()));
+                        let body = encode(&map_snapshot(
+                            &snap,
+                            &cfg.trend_stats,
+                            &cfg.labels,
+                            now_ms(),
+                        ));
                         if queue_tx.try_send(body).is_err() {
                             counts.dropped.fetch_add(1, Ordering::Relaxed);
                         }
@@ -97,7 +102,7 @@ impl Pusher {
             .and_then(|c| c.join().ok())
             .expect("the collector thread returns its queue");
         let at = now_ms();
-        let last: WriteRequest = map_snapshot(snap, &self.cfg.trend_stats, at);
+        let last: WriteRequest = map_snapshot(snap, &self.cfg.trend_stats, &self.cfg.labels, at);
         let deadline = Instant::now() + FINAL_WAIT;
         let mut finals = vec![encode(&last)];
         if self.cfg.stale_markers {
