@@ -402,3 +402,24 @@ end
         r.stderr
     );
 }
+
+#[test]
+fn vu_sleep_lag_measures_every_sleep_and_a_threshold_on_it_can_fail_the_run() {
+    let ws = Workspace::new();
+    ws.write(
+        "t.lua",
+        r#"
+options = { vus = 2, iterations = 10, thresholds = { vu_sleep_lag = { "p(99)<50", "max<0" } } }
+function default() sleep(0.01); sleep(0.02) end
+"#,
+    );
+    let r = ws.run("t.lua", &["--summary-trend-stats", "count,max,p(99)"]);
+    assert_eq!(r.code, 99, "max<0 fails: {}", r.stderr);
+    assert_eq!(r.metric("vu_sleep_lag", "count"), 20.0);
+    let t = &r.summary["metrics"]["vu_sleep_lag"]["thresholds"];
+    assert_eq!(
+        (t["p(99)<50"].as_bool(), t["max<0"].as_bool()),
+        (Some(false), Some(true)),
+        "{t}"
+    );
+}

@@ -163,6 +163,8 @@ pub struct Builtins {
     pub http_req_looking_up: MetricId,
     pub http_req_failed: MetricId,
     pub group_duration: MetricId,
+    /// How late each `sleep` woke up (the engine's own: the load generator's health).
+    pub vu_sleep_lag: MetricId,
 }
 
 impl Builtins {
@@ -193,6 +195,7 @@ impl Builtins {
             http_req_looking_up: reg("http_req_looking_up", Trend, Time),
             http_req_failed: reg("http_req_failed", Rate, Default),
             group_duration: reg("group_duration", Trend, Time),
+            vu_sleep_lag: reg("vu_sleep_lag", Trend, Time),
         }
     }
 }

@@ -227,7 +227,17 @@ async fn drive(
             Intent::Sleep(secs) => {
                 let secs = secs / sh.ctx.cfg.time_scale;
                 if secs > 0.0 && secs.is_finite() {
-                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                    let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+                    tokio::time::sleep_until(due).await;
+                    // The generator's own lag: a busy worker wakes its VUs late, and a
+                    // threshold on vu_sleep_lag fails the run for it.
+                    let late = tokio::time::Instant::now().saturating_duration_since(due);
+                    let tags = tag_cache::base(&sh.ctx, st);
+                    sh.ctx.buffer.borrow_mut().add(
+                        sh.ctx.cfg.builtins.vu_sleep_lag,
+                        tags,
+                        late.as_secs_f64() * 1000.0,
+                    );
                 } else {
                     tokio::task::yield_now().await;
                 }
