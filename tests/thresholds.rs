@@ -423,3 +423,30 @@ function default() sleep(0.01); sleep(0.02) end
         "{t}"
     );
 }
+
+#[test]
+fn an_overloaded_arrival_rate_generator_shows_in_vu_sleep_lag() {
+    let ws = Workspace::new();
+    // 400 iterations/s of ~5 ms of Lua each on one worker: more than it can start on time.
+    ws.write(
+        "t.lua",
+        r#"
+options = { scenarios = { busy = { executor = "constant-arrival-rate", rate = 400, timeUnit = "1s",
+  duration = "1s", preAllocatedVUs = 50, maxVUs = 50 } } }
+function default() local x = 0; for i = 1, 400000 do x = x + i end end
+"#,
+    );
+    let r = ws.run(
+        "t.lua",
+        &["--workers", "1", "--summary-trend-stats", "count,max"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // One start-lag sample per started iteration (no sleeps in this script).
+    let started = r.metric("iterations", "count");
+    assert_eq!(r.metric("vu_sleep_lag", "count"), started);
+    assert!(
+        r.metric("vu_sleep_lag", "max") > 5.0,
+        "{}",
+        r.summary["metrics"]["vu_sleep_lag"]
+    );
+}

@@ -52,6 +52,9 @@ pub trait VuFactory {
     fn create(&self, id_in_test: u64, scenario: &ScenarioRun) -> Result<Self::V, String>;
     /// Records iterations an executor could not start (k6's `dropped_iterations`).
     fn dropped(&self, scenario: &ScenarioRun, count: u64);
+    /// How late an arrival-rate iteration started against its schedule (the generator's
+    /// own lag, next to the oversleep of `sleep`).
+    fn started_late(&self, _scenario: &ScenarioRun, _late: std::time::Duration) {}
 }
 
 /// A scenario as one worker runs it.

@@ -352,4 +352,14 @@ impl VuFactory for LuaFactory {
             .borrow_mut()
             .add(ctx.cfg.builtins.dropped_iterations, tags, count as f64);
     }
+
+    fn started_late(&self, scenario: &ScenarioRun, late: Duration) {
+        let ctx = &self.shared.ctx;
+        let tags = tag_cache::exact(ctx, vec![("scenario".into(), scenario.name.clone())]);
+        ctx.buffer.borrow_mut().add(
+            ctx.cfg.builtins.vu_sleep_lag,
+            tags,
+            late.as_secs_f64() * 1000.0,
+        );
+    }
 }

@@ -125,6 +125,8 @@ pub async fn run<F: VuFactory>(
                 }
             };
             g += 1;
+            let late = Instant::now().saturating_duration_since(start + at);
+            env.factory.started_late(&sc, late);
             spawn_iteration(&mut tasks, vu, free.clone(), sc.clone(), env.run.clone());
         };
         if dropped > 0 {
