@@ -101,6 +101,11 @@ fn exit_code(
         eprintln!("engine: teardown() failed");
         return code as u8;
     }
+    thresholds_exit_code(verdicts)
+}
+
+/// 99 with a line naming the crossed thresholds' metrics, or 0 (a run's and a merge's).
+pub(super) fn thresholds_exit_code(verdicts: &[Verdict]) -> u8 {
     let failed: Vec<&str> = verdicts
         .iter()
         .filter(|v| !v.ok)

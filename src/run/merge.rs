@@ -3,7 +3,7 @@
 
 use super::lifecycle::MainThread;
 use crate::cli::MergeArgs;
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, Result};
 use crate::exec::RunState;
 use crate::live::OutputSpec;
 use crate::metrics::{Builtins, TagInterner, VuGauges};
@@ -94,19 +94,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
             }
         }
     }
-    let failed: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| !v.ok)
-        .map(|v| v.threshold.key.as_str())
-        .collect();
-    if failed.is_empty() {
-        return Ok(0);
-    }
-    eprintln!(
-        "engine: thresholds on metrics {} have been crossed",
-        failed.join(", ")
-    );
-    Ok(ExitCode::ThresholdsFailed as u8)
+    Ok(super::finish::thresholds_exit_code(&verdicts))
 }
 
 /// The script's handleSummary(data) on the merged data (its init code runs first, as in a

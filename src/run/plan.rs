@@ -29,6 +29,8 @@ pub struct Flags {
     trend_stats: Option<Vec<String>>,
     /// `--out` and `K6_WEB_DASHBOARD`, checked.
     pub outputs: Vec<OutputSpec>,
+    /// `--start-at`, read before the script runs (`+30s` counts from the launch).
+    start_at: Option<std::time::SystemTime>,
     /// Bytes each Lua state may use: `--max-memory` (default half the machine's memory)
     /// split between the workers and the main thread.
     pub memory_per_state: usize,
@@ -80,6 +82,7 @@ impl Flags {
             tls_ca_pem,
             outputs: crate::live::spec::parse_all(&args.out, &|k| std::env::var(k).ok())
                 .map_err(Error::config)?,
+            start_at: args.start_at.as_deref().map(start_at).transpose()?,
             trend_stats: args
                 .summary_trend_stats
                 .as_ref()
@@ -146,6 +149,7 @@ impl RunPlan {
             tls_ca_pem,
             trend_stats,
             outputs,
+            start_at,
             ..
         } = flags;
         let script_options = script.options()?;
@@ -153,7 +157,6 @@ impl RunPlan {
         let mut options = options::consolidate(&script_options, &env, exec)?;
         options.scale(args.time_scale, args.vu_scale);
         let fingerprint = fingerprint(&args, &options)?;
-        let start_at = args.start_at.as_deref().map(start_at).transpose()?;
         for sc in &options.scenarios {
             if !script.defines(&sc.exec) {
                 let what = if sc.exec == "default" {
