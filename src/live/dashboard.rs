@@ -87,7 +87,15 @@ impl Publisher {
         Some(())
     }
 
-    fn push(&self, hub: &Hub, series: &Value, snap: &Snapshot, verdicts: &[Verdict], done: bool) {
+    /// Publishes a series delta and the state; returns the state (the report reuses it).
+    fn push(
+        &self,
+        hub: &Hub,
+        series: &Value,
+        snap: &Snapshot,
+        verdicts: &[Verdict],
+        done: bool,
+    ) -> Value {
         let st = state::state(
             snap,
             verdicts,
@@ -101,6 +109,7 @@ impl Publisher {
             e.state_version += 1;
             e.done = done;
         });
+        st
     }
 }
 
@@ -203,19 +212,12 @@ impl Dashboard {
             .series_json(publisher.from, true)
             .unwrap_or_else(|| json!({"series": [], "closed": publisher.from}));
         publisher.from = series["closed"].as_u64().unwrap_or(0) as usize;
-        publisher.push(&self.hub, &series, snap, verdicts, true);
+        let st = publisher.push(&self.hub, &series, snap, verdicts, true);
         if let Some(path) = &self.cfg.export {
             let whole = publisher
                 .requester
                 .series_json(0, false)
                 .unwrap_or(Value::Null);
-            let st = state::state(
-                snap,
-                verdicts,
-                &publisher.trend_stats,
-                publisher.funnel.as_ref(),
-                true,
-            );
             let html = super::report::report_page(&[
                 ("meta", &publisher.meta),
                 ("series", &whole),

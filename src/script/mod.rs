@@ -156,6 +156,7 @@ impl Script {
                 exec_fns,
                 data: self.value_from_json(data)?,
             }),
+            scenario_tags: Default::default(),
         })
     }
 

@@ -328,6 +328,24 @@ async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table,
 /// Creates the VUs of one worker.
 pub struct LuaFactory {
     pub shared: Rc<Shared>,
+    /// The `{scenario}` tag set by scenario index: executor-level samples (dropped
+    /// iterations, arrival-rate start lag, one per started iteration) look it up once.
+    pub scenario_tags: std::cell::RefCell<Vec<Option<crate::metrics::TagSetId>>>,
+}
+
+impl LuaFactory {
+    fn scenario_tags(&self, scenario: &ScenarioRun) -> crate::metrics::TagSetId {
+        let mut cache = self.scenario_tags.borrow_mut();
+        if cache.len() <= scenario.index {
+            cache.resize(scenario.index + 1, None);
+        }
+        *cache[scenario.index].get_or_insert_with(|| {
+            tag_cache::exact(
+                &self.shared.ctx,
+                vec![("scenario".into(), scenario.name.clone())],
+            )
+        })
+    }
 }
 
 impl VuFactory for LuaFactory {
@@ -347,7 +365,7 @@ impl VuFactory for LuaFactory {
 
     fn dropped(&self, scenario: &ScenarioRun, count: u64) {
         let ctx = &self.shared.ctx;
-        let tags = tag_cache::exact(ctx, vec![("scenario".into(), scenario.name.clone())]);
+        let tags = self.scenario_tags(scenario);
         ctx.buffer
             .borrow_mut()
             .add(ctx.cfg.builtins.dropped_iterations, tags, count as f64);
@@ -355,7 +373,7 @@ impl VuFactory for LuaFactory {
 
     fn started_late(&self, scenario: &ScenarioRun, late: Duration) {
         let ctx = &self.shared.ctx;
-        let tags = tag_cache::exact(ctx, vec![("scenario".into(), scenario.name.clone())]);
+        let tags = self.scenario_tags(scenario);
         ctx.buffer.borrow_mut().add(
             ctx.cfg.builtins.vu_sleep_lag,
             tags,
