@@ -108,6 +108,42 @@ impl Slot {
         }
     }
 
+    /// Whether the value has a metatable (a table's own behaviour, or mlua's array marker).
+    pub fn has_metatable(self) -> bool {
+        unsafe {
+            if ffi::lua_checkstack(self.state, 1) == 0 {
+                return true; // callers treat a metatable as "not plain": the safe answer
+            }
+            if ffi::lua_getmetatable(self.state, self.idx) == 0 {
+                return false;
+            }
+            ffi::lua_pop(self.state, 1);
+            true
+        }
+    }
+
+    /// `#t` without metamethods (a border of the table's sequence), 0 for a non-table.
+    pub fn raw_len(self) -> usize {
+        if !self.is_table() {
+            return 0;
+        }
+        unsafe { ffi::lua_rawlen(self.state, self.idx) }
+    }
+
+    /// Calls `f` with `t[i]` (raw) on the stack, then pops it; None for a non-table or
+    /// when the stack cannot grow.
+    pub fn with_index<R>(self, i: i64, f: impl FnOnce(Slot) -> R) -> Option<R> {
+        unsafe {
+            if !self.is_table() || ffi::lua_checkstack(self.state, 1) == 0 {
+                return None;
+            }
+            ffi::lua_rawgeti(self.state, self.idx, i as ffi::lua_Integer);
+            let r = f(Slot::new(self.state, -1));
+            ffi::lua_pop(self.state, 1);
+            Some(r)
+        }
+    }
+
     /// Calls `f(key, value)` for every entry of a table, in `next` order, without
     /// metamethods. Stops at the first error. Does nothing for a non-table.
     pub fn pairs(self, mut f: impl FnMut(Slot, Slot) -> Result<(), String>) -> Result<(), String> {
@@ -133,5 +169,39 @@ impl Slot {
             ffi::lua_settop(state, top);
         }
         Ok(())
+    }
+}
+
+/// A callback's arguments left where Lua put them: mlua calls the Rust closure with the
+/// arguments still on the stack (results are pushed above them), so a closure that takes
+/// `StackArgs` reads them as `Slot`s with no registry reference per table or string.
+#[derive(Clone, Copy)]
+pub struct StackArgs {
+    state: *mut ffi::lua_State,
+    first: c_int,
+    count: c_int,
+}
+
+impl StackArgs {
+    /// The `i`-th argument (0-based); nil past the last one.
+    pub fn at(&self, i: c_int) -> Option<Slot> {
+        (i < self.count).then(|| unsafe { Slot::new(self.state, self.first + i) })
+    }
+}
+
+impl mlua::FromLuaMulti for StackArgs {
+    fn from_lua_multi(_: mlua::MultiValue, _: &mlua::Lua) -> mlua::Result<Self> {
+        Err(mlua::Error::runtime(
+            "StackArgs are read from the Lua stack only",
+        ))
+    }
+
+    unsafe fn from_stack_multi(nvals: c_int, lua: &mlua::state::RawLua) -> mlua::Result<Self> {
+        let state = lua.state();
+        Ok(StackArgs {
+            state,
+            first: ffi::lua_gettop(state) - nvals + 1,
+            count: nvals,
+        })
     }
 }

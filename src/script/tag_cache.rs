@@ -4,6 +4,7 @@
 //! combination are built only the first time it is seen.
 
 use super::context::{VuState, WorkerCtx};
+use super::stack::Slot;
 use crate::http::Response;
 use crate::metrics::TagSetId;
 use mlua::{Table, Value};
@@ -34,22 +35,61 @@ pub fn base(ctx: &WorkerCtx, vu: &VuState) -> TagSetId {
     id
 }
 
-/// Tags of a custom metric sample: the base tags plus the tags given to `add`.
-pub fn custom(
-    ctx: &WorkerCtx,
-    vu: Option<&VuState>,
-    extra: Option<Table>,
-) -> mlua::Result<TagSetId> {
-    match (extra, vu) {
-        (None, Some(vu)) => Ok(base(ctx, vu)),
-        (extra, vu) => {
-            let mut pairs = base_pairs(vu);
-            if let Some(t) = extra {
-                pairs.extend(table_pairs(&t)?);
+/// Tags of a custom metric sample: the base tags plus the tags given to `add`, a table read
+/// where it lies on the Lua stack. A tag set seen before is found by a hash of the table's
+/// contents, without building its strings.
+pub fn custom_slot(ctx: &WorkerCtx, vu: Option<&VuState>, extra: Option<Slot>) -> TagSetId {
+    let base_id = vu.map(|v| base(ctx, v));
+    let Some(t) = extra else {
+        if let Some(id) = base_id {
+            return id;
+        }
+        return ctx.buffer.borrow_mut().tags(Vec::new());
+    };
+    let mut h = KeyHasher::default();
+    h.add(b"custom");
+    h.add(&base_id.map_or(u64::MAX, |id| u64::from(id.0)).to_le_bytes());
+    let _ = t.pairs(|k, v| {
+        hash_scalar(&mut h, k);
+        hash_scalar(&mut h, v);
+        Ok(())
+    });
+    let made = cached(ctx, h.finish(), || -> Result<TagSetId, ()> {
+        let mut pairs = base_pairs(vu);
+        let _ = t.pairs(|k, v| {
+            pairs.push((slot_text(k), slot_text(v)));
+            Ok(())
+        });
+        Ok(ctx.buffer.borrow_mut().tags(pairs))
+    });
+    made.expect("building custom tags cannot fail")
+}
+
+/// Feeds a tag key or value to the hasher: its kind, then its bytes or bits.
+fn hash_scalar(h: &mut KeyHasher, s: Slot) {
+    match (s.bytes(), s.integer()) {
+        (Some(b), _) => {
+            h.add(b"s");
+            h.add(b);
+        }
+        (None, Some(i)) => {
+            h.add(b"i");
+            h.add(&i.to_le_bytes());
+        }
+        _ => {
+            h.add(&[b'k', s.kind() as u8]);
+            match s.kind() {
+                mlua::ffi::LUA_TNUMBER => h.add(&s.number().unwrap_or(0.0).to_bits().to_le_bytes()),
+                mlua::ffi::LUA_TBOOLEAN => h.add(&[s.boolean() as u8]),
+                _ => h.add(slot_text(s).as_bytes()),
             }
-            Ok(ctx.buffer.borrow_mut().tags(pairs))
         }
     }
+}
+
+/// A tag key or value as text, as [`plain`] writes it (a table or function by its type).
+fn slot_text(s: Slot) -> String {
+    s.text().unwrap_or_else(|| s.type_name().to_string())
 }
 
 /// Tags of a sample recorded with exactly these pairs (group_duration, dropped_iterations).

@@ -485,3 +485,97 @@ fn json_decode_never_panics_and_round_trips_what_it_encodes() {
         )
         .unwrap();
 }
+
+/// A value to build as a Lua value, for json.encode's property test.
+#[derive(Debug, Clone)]
+enum Tree {
+    Str(Vec<u8>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    List(Vec<Tree>),
+    Map(Vec<(String, Tree)>),
+    /// A list with one more key, or integer keys that are not a sequence.
+    Mixed(Vec<Tree>, i64),
+}
+
+fn tree_to_lua(lua: &mlua::Lua, t: &Tree) -> mlua::Value {
+    use mlua::Value;
+    match t {
+        Tree::Str(b) => Value::String(lua.create_string(b).unwrap()),
+        Tree::Int(i) => Value::Integer(*i),
+        Tree::Float(f) => Value::Number(*f),
+        Tree::Bool(b) => Value::Boolean(*b),
+        Tree::Null => Value::NULL,
+        Tree::List(items) => {
+            let t = lua.create_table().unwrap();
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, tree_to_lua(lua, item)).unwrap();
+            }
+            Value::Table(t)
+        }
+        Tree::Map(pairs) => {
+            let t = lua.create_table().unwrap();
+            for (k, v) in pairs {
+                t.raw_set(k.as_str(), tree_to_lua(lua, v)).unwrap();
+            }
+            Value::Table(t)
+        }
+        Tree::Mixed(items, key) => {
+            let t = lua.create_table().unwrap();
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, tree_to_lua(lua, item)).unwrap();
+            }
+            t.raw_set(*key, true).unwrap();
+            Value::Table(t)
+        }
+    }
+}
+
+#[test]
+fn json_encode_fast_path_writes_what_the_serde_path_writes() {
+    use mlua::LuaSerdeExt;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let h =
+        Harness::load("function enc(v) return pcall(json.encode, v) end\nfunction default() end\n")
+            .unwrap();
+    let lua = &h.script.lua;
+    let enc: mlua::Function = lua.globals().get("enc").unwrap();
+    let leaf = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..8).prop_map(Tree::Str),
+        "[a-z\"\\\\\u{0}-\u{1f}é😀]{0,8}".prop_map(|s| Tree::Str(s.into_bytes())),
+        any::<i64>().prop_map(Tree::Int),
+        prop_oneof![any::<f64>(), Just(-0.0), Just(1.0), Just(1e300), Just(0.1)]
+            .prop_map(Tree::Float),
+        any::<bool>().prop_map(Tree::Bool),
+        Just(Tree::Null),
+    ];
+    let tree = leaf.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Tree::List),
+            proptest::collection::vec(("[a-z]{1,3}|é|\u{1}", inner.clone()), 0..5)
+                .prop_map(Tree::Map),
+            (proptest::collection::vec(inner, 0..3), -2i64..6).prop_map(|(v, k)| Tree::Mixed(v, k)),
+        ]
+    });
+    let mut runner = TestRunner::new(Config::with_cases(3000));
+    runner
+        .run(&tree, |t| {
+            let v = tree_to_lua(lua, &t);
+            let serde = lua
+                .from_value::<serde_json::Value>(v.clone())
+                .map(|j| j.to_string());
+            let (ok, out): (bool, mlua::Value) = enc.call(v).unwrap();
+            match serde {
+                Ok(text) => {
+                    prop_assert!(ok, "serde wrote {text}, json.encode failed: {out:?}");
+                    prop_assert_eq!(out.as_string().unwrap().to_str().unwrap().to_string(), text);
+                }
+                Err(_) => prop_assert!(!ok, "serde failed, json.encode wrote {out:?}"),
+            }
+            Ok(())
+        })
+        .unwrap();
+}

@@ -1,14 +1,28 @@
 //! `json`: encode and decode through serde_json (k6's JSON.stringify / JSON.parse). A
 //! failure comes back as `(nil, message)` and the prelude raises the message at the
 //! script's line: one plain message, not an mlua error object with a traceback inside.
+//!
+//! `json.encode` of the tables scripts send (string keys, or lists, of strings, numbers,
+//! booleans and such tables) is written straight from the Lua stack (see `encode_fast`):
+//! mlua's serde path turned every key and value into a registry reference and built a
+//! serde_json tree first, a fifth of a journey beacon's instructions. Anything else (a
+//! metatable, mixed or sparse keys, invalid UTF-8, NaN, deep nesting, userdata, functions)
+//! takes the serde path, so its output and its errors are what they always were.
 
-use mlua::{Lua, LuaSerdeExt, Table, Value};
+use crate::script::stack::Slot;
+use mlua::state::RawLua;
+use mlua::{ffi, FromLua, FromLuaMulti, Lua, LuaSerdeExt, MultiValue, Table, Value};
+use std::os::raw::c_int;
 
 pub fn register(lua: &Lua, native: &Table) -> mlua::Result<()> {
     native.set("json_null", Value::NULL)?;
     native.set(
         "json_encode",
-        lua.create_function(|lua, v: Value| {
+        lua.create_function(|lua, arg: EncodeArg| {
+            let v = match arg {
+                EncodeArg::Done(text) => return Ok((Some(text), None)),
+                EncodeArg::Slow(v) => v,
+            };
             Ok(match lua.from_value::<serde_json::Value>(v) {
                 Ok(json) => (Some(json.to_string()), None),
                 Err(err) => (None, Some(format!("json.encode: {err}"))),
@@ -25,4 +39,120 @@ pub fn register(lua: &Lua, native: &Table) -> mlua::Result<()> {
         })?,
     )?;
     Ok(())
+}
+
+/// json.encode's argument: already encoded where it lay, or the value for the serde path.
+enum EncodeArg {
+    Done(String),
+    Slow(Value),
+}
+
+impl FromLuaMulti for EncodeArg {
+    fn from_lua_multi(values: MultiValue, lua: &Lua) -> mlua::Result<Self> {
+        Ok(EncodeArg::Slow(Value::from_lua_multi(values, lua)?))
+    }
+
+    unsafe fn from_stack_multi(nvals: c_int, lua: &RawLua) -> mlua::Result<Self> {
+        if nvals >= 1 {
+            let mut out = Vec::with_capacity(128);
+            if encode_fast(Slot::new(lua.state(), -nvals), &mut out, 0) {
+                // Every piece written is valid UTF-8 (strings were checked, the rest is ASCII).
+                return Ok(EncodeArg::Done(String::from_utf8_unchecked(out)));
+            }
+        }
+        Ok(EncodeArg::Slow(if nvals >= 1 {
+            Value::from_stack(-nvals, lua)?
+        } else {
+            Value::Nil
+        }))
+    }
+}
+
+/// Deeper tables go the serde path (which also reports recursive ones).
+const MAX_DEPTH: usize = 32;
+
+/// Writes `v` as serde_json would write mlua's conversion of it, or returns false (and the
+/// caller discards `out`) for anything outside the plain cases.
+pub fn encode_fast(v: Slot, out: &mut Vec<u8>, depth: usize) -> bool {
+    match v.kind() {
+        ffi::LUA_TBOOLEAN => out.extend_from_slice(if v.boolean() { b"true" } else { b"false" }),
+        ffi::LUA_TNUMBER => match v.integer() {
+            Some(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            None => {
+                let n = v.number().unwrap_or(f64::NAN);
+                if !n.is_finite() || serde_json::to_writer(&mut *out, &n).is_err() {
+                    return false;
+                }
+            }
+        },
+        ffi::LUA_TSTRING => {
+            let Ok(s) = std::str::from_utf8(v.bytes().unwrap_or_default()) else {
+                return false;
+            };
+            if serde_json::to_writer(&mut *out, s).is_err() {
+                return false;
+            }
+        }
+        ffi::LUA_TLIGHTUSERDATA if v.light_userdata() == Some(std::ptr::null_mut()) => {
+            out.extend_from_slice(b"null")
+        }
+        ffi::LUA_TTABLE if depth < MAX_DEPTH => return encode_table(v, out, depth + 1),
+        _ => return false,
+    }
+    true
+}
+
+fn encode_table(t: Slot, out: &mut Vec<u8>, depth: usize) -> bool {
+    if t.has_metatable() {
+        return false; // mlua's array marker, or a table with its own idea of itself
+    }
+    let len = t.raw_len();
+    let mut entries = 0usize;
+    let mut ok = true;
+    if len > 0 {
+        // A list: keys 1..len and nothing else, every value present.
+        out.push(b'[');
+        for i in 1..=len {
+            if i > 1 {
+                out.push(b',');
+            }
+            ok = t
+                .with_index(i as i64, |item| {
+                    !item.is_nil() && encode_fast(item, out, depth)
+                })
+                .unwrap_or(false);
+            if !ok {
+                return false;
+            }
+        }
+        out.push(b']');
+        let counted = t.pairs(|_, _| {
+            entries += 1;
+            Ok(())
+        });
+        return counted.is_ok() && entries == len;
+    }
+    out.push(b'{');
+    let walked = t.pairs(|k, item| {
+        let Some(key) = k.bytes().and_then(|b| std::str::from_utf8(b).ok()) else {
+            ok = false;
+            return Err(String::new());
+        };
+        if entries > 0 {
+            out.push(b',');
+        }
+        entries += 1;
+        if serde_json::to_writer(&mut *out, key).is_err() {
+            ok = false;
+            return Err(String::new());
+        }
+        out.push(b':');
+        if !encode_fast(item, out, depth) {
+            ok = false;
+            return Err(String::new());
+        }
+        Ok(())
+    });
+    out.push(b'}');
+    ok && walked.is_ok()
 }
