@@ -43,7 +43,9 @@ pub enum Outcome {
 /// One virtual user as the executors see it.
 pub trait Vu {
     /// Runs one iteration of the scenario's exec function to its end.
-    fn iterate(&mut self, scenario: &ScenarioRun) -> impl Future<Output = Outcome>;
+    /// The scenario comes as the executor's `Rc`: a VU keeps a clone of the pointer, not
+    /// of the scenario.
+    fn iterate(&mut self, scenario: &std::rc::Rc<ScenarioRun>) -> impl Future<Output = Outcome>;
 }
 
 /// Creates VUs on a worker; `id_in_test` is the VU's global number (1-based).

@@ -108,7 +108,7 @@ pub enum Reply {
     /// After a sleep.
     Nothing,
     /// An HTTP response, as `build_response`'s 13 parts.
-    Response(Response),
+    Response(Box<Response>),
     /// A value (http.batch's list of part lists).
     Value(Value),
     /// `(nil, message)`: the prelude raises the message at the script's line.
@@ -120,7 +120,7 @@ impl IntoLuaMulti for Reply {
         Ok(MultiValue::from_vec(match self {
             Reply::Start(f, data) => vec![f, data],
             Reply::Nothing => Vec::new(),
-            Reply::Response(r) => to_lua_parts(lua, r)?,
+            Reply::Response(r) => to_lua_parts(lua, *r)?,
             Reply::Value(v) => vec![v],
             Reply::Failure(msg) => vec![Value::Nil, Value::String(lua.create_string(msg)?)],
         }))

@@ -82,7 +82,7 @@ impl Harness {
                 .script
                 .vu_factory(&["default"], &serde_json::json!({"token": "x"}))
                 .expect("factory");
-            let sc = ScenarioRun {
+            let sc = std::rc::Rc::new(ScenarioRun {
                 index: 0,
                 name: "s".into(),
                 executor: "shared-iterations",
@@ -93,7 +93,7 @@ impl Harness {
                 warned_short_of_vus: Arc::default(),
                 vu_offset: 0,
                 started: Cell::new(None),
-            };
+            });
             let mut vu = factory.create(1, &sc).expect("VU");
             let mut out = Vec::new();
             for _ in 0..iterations {

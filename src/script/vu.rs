@@ -13,6 +13,8 @@ use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
 use crate::http::{Response, ResponseType};
 use mlua::thread::ThreadStatus;
 use mlua::{Function, Lua, Table, Thread, Value};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -104,7 +106,7 @@ fn classify_error(err: Value) -> CallError {
 }
 
 impl Vu for LuaVu {
-    async fn iterate(&mut self, sc: &ScenarioRun) -> Outcome {
+    async fn iterate(&mut self, sc: &Rc<ScenarioRun>) -> Outcome {
         let st = self.state.clone();
         let same = st
             .scenario
@@ -112,7 +114,7 @@ impl Vu for LuaVu {
             .as_ref()
             .is_some_and(|s| s.index == sc.index);
         if !same {
-            *st.scenario.borrow_mut() = Some(Rc::new(sc_clone(sc)));
+            *st.scenario.borrow_mut() = Some(sc.clone());
             st.iter_in_scenario.set(0);
             st.base_tags.set(None);
         }
@@ -170,22 +172,6 @@ impl Vu for LuaVu {
     }
 }
 
-/// A VU holds its own copy of the scenario's identity (the executor's Rc stays with it).
-fn sc_clone(sc: &ScenarioRun) -> ScenarioRun {
-    ScenarioRun {
-        index: sc.index,
-        name: sc.name.clone(),
-        executor: sc.executor,
-        exec: sc.exec.clone(),
-        tags: sc.tags.clone(),
-        env: sc.env.clone(),
-        iterations_in_test: sc.iterations_in_test.clone(),
-        warned_short_of_vus: sc.warned_short_of_vus.clone(),
-        vu_offset: sc.vu_offset,
-        started: sc.started.clone(),
-    }
-}
-
 /// Drops the engine's own frames from a traceback; what is left points at the script.
 pub fn tidy_traceback(msg: &str) -> String {
     msg.lines()
@@ -215,44 +201,23 @@ async fn drive(
         *sh.ctx.current.borrow_mut() = None;
         if hooked {
             if matches!(r, Ok(Intent::Foreign)) && thread.status() == ThreadStatus::Resumable {
-                // The watchdog made it yield: let the runtime run, then go on where it was.
+                drop(r); // nothing big is kept across an await: it would sit in every VU's task
+                         // The watchdog made it yield: let the runtime run, then go on where it was.
                 tokio::task::yield_now().await;
                 reply = Reply::Nothing;
                 continue;
             }
             preempt::unhook(thread.state());
         }
-        reply = match r.map_err(|e| error_text(&e))? {
+        // The intent becomes a small `Wait` before anything is awaited: a VU's task is as
+        // large as what its loop keeps across an await, and an idle VU is mostly its task.
+        let wait = match r.map_err(|e| error_text(&e))? {
             Intent::IterEnd(ok, value) => return Ok((ok, value)),
-            Intent::Sleep(secs) => {
-                let secs = secs / sh.ctx.cfg.time_scale;
-                if secs > 0.0 && secs.is_finite() {
-                    let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-                    tokio::time::sleep_until(due).await;
-                    // The generator's own lag: a busy worker wakes its VUs late, and a
-                    // threshold on vu_sleep_lag fails the run for it.
-                    let late = tokio::time::Instant::now().saturating_duration_since(due);
-                    let tags = tag_cache::base(&sh.ctx, st);
-                    sh.ctx.buffer.borrow_mut().add(
-                        sh.ctx.cfg.builtins.vu_sleep_lag,
-                        tags,
-                        late.as_secs_f64() * 1000.0,
-                    );
-                } else {
-                    tokio::task::yield_now().await;
-                }
-                Reply::Nothing
-            }
-            Intent::Http(Ok(p)) => match Box::pin(exchange(sh, st, p)).await {
-                Ok(res) => Reply::Response(res),
-                Err(thrown) => Reply::Failure(thrown),
-            },
-            Intent::Http(Err(msg)) => Reply::Failure(msg),
-            Intent::Batch(Some(list)) => match Box::pin(batch_call(sh, st, list)).await {
-                Ok(t) => Reply::Value(Value::Table(t)),
-                Err(msg) => Reply::Failure(msg),
-            },
-            Intent::Batch(None) => Reply::Failure("http.batch: expected a list of requests".into()),
+            Intent::Sleep(secs) => Wait::Sleep(secs / sh.ctx.cfg.time_scale),
+            Intent::Http(Ok(p)) => Wait::Http(Box::pin(exchange(sh, st, p))),
+            Intent::Http(Err(msg)) => Wait::Fail(msg),
+            Intent::Batch(Some(list)) => Wait::Batch(Box::pin(batch_call(sh, st, list))),
+            Intent::Batch(None) => Wait::Fail("http.batch: expected a list of requests".into()),
             Intent::Unknown(op) => return Err(format!("unknown engine operation {op}")),
             Intent::Foreign if thread.status() == ThreadStatus::Finished => {
                 return Err("the VU coroutine ended unexpectedly".into())
@@ -263,7 +228,45 @@ async fn drive(
                 )
             }
         };
+        reply = match wait {
+            Wait::Sleep(secs) if secs > 0.0 && secs.is_finite() => {
+                let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+                tokio::time::sleep_until(due).await;
+                // The generator's own lag: a busy worker wakes its VUs late, and a
+                // threshold on vu_sleep_lag fails the run for it.
+                let late = tokio::time::Instant::now().saturating_duration_since(due);
+                let tags = tag_cache::base(&sh.ctx, st);
+                sh.ctx.buffer.borrow_mut().add(
+                    sh.ctx.cfg.builtins.vu_sleep_lag,
+                    tags,
+                    late.as_secs_f64() * 1000.0,
+                );
+                Reply::Nothing
+            }
+            Wait::Sleep(_) => {
+                tokio::task::yield_now().await;
+                Reply::Nothing
+            }
+            Wait::Http(call) => match call.await {
+                Ok(res) => Reply::Response(Box::new(res)),
+                Err(thrown) => Reply::Failure(thrown),
+            },
+            Wait::Batch(call) => match call.await {
+                Ok(t) => Reply::Value(Value::Table(t)),
+                Err(msg) => Reply::Failure(msg),
+            },
+            Wait::Fail(msg) => Reply::Failure(msg),
+        };
     }
+}
+
+/// What the driver waits for before resuming a VU; the calls are boxed so the VU's task
+/// carries a pointer, not a request.
+enum Wait<'a> {
+    Sleep(f64),
+    Http(Pin<Box<dyn Future<Output = Result<Response, String>> + 'a>>),
+    Batch(Pin<Box<dyn Future<Output = Result<Table, String>> + 'a>>),
+    Fail(String),
 }
 
 /// One request as `http.*` makes it: send (following redirects), record every hop, warn

@@ -27,7 +27,7 @@ struct FakeVu {
 }
 
 impl Vu for FakeVu {
-    async fn iterate(&mut self, _sc: &ScenarioRun) -> Outcome {
+    async fn iterate(&mut self, _sc: &Rc<ScenarioRun>) -> Outcome {
         let at = Instant::now() - self.t0;
         self.log.starts.borrow_mut().push((self.id, at));
         tokio::time::sleep(self.iteration).await;
