@@ -237,17 +237,30 @@ impl Client {
         let mut h1_bytes = None;
         let mut fresh = false;
         let (got, info, cost, sent_at) = loop {
-            // A retry after a stale keep-alive connection dials anew, within the same deadline.
-            let get = async {
-                if fresh {
-                    self.pool.open(origin, url.as_str()).await
-                } else {
-                    self.pool.checkout(origin, url.as_str()).await
-                }
+            // A kept-alive connection needs no await; dialing (DNS, TCP, TLS, the HTTP/2
+            // handshake) is a future of kilobytes, boxed so that every request in flight
+            // does not carry it. A retry after a stale connection dials anew, within the
+            // same deadline.
+            let now = if fresh {
+                None
+            } else {
+                self.pool.reuse_h1_now(origin)
             };
-            let checkout = match tokio::time::timeout_at(deadline, get).await {
-                Ok(c) => c,
-                Err(_) => return fail(timeout_error(), slot_at),
+            let checkout = match now {
+                Some(c) => Ok(c),
+                None => {
+                    let get = Box::pin(async {
+                        if fresh {
+                            self.pool.open(origin, url.as_str()).await
+                        } else {
+                            self.pool.checkout(origin, url.as_str()).await
+                        }
+                    });
+                    match tokio::time::timeout_at(deadline, get).await {
+                        Ok(c) => c,
+                        Err(_) => return fail(timeout_error(), slot_at),
+                    }
+                }
             };
             let Checkout {
                 sender,
@@ -293,15 +306,18 @@ impl Client {
                     }
                 }
                 Sender::H2(mut sender) => {
-                    let exchange = async {
+                    // Boxed like the dial above: HTTP/1.1 requests should not carry it.
+                    let exchange = Box::pin(async {
                         let resp = sender.send_request(req.h2_request()).await?;
                         Ok::<_, hyper::Error>((resp, Instant::now()))
-                    };
+                    });
                     match tokio::time::timeout_at(deadline, exchange).await {
                         Err(_) => return fail(timeout_error(), slot_at),
                         Ok(Err(e)) => return fail(classify(&e, url.as_str()), slot_at),
                         Ok(Ok((resp, headers_at))) => {
-                            let got = Received::from_h2(resp, &req, url.as_str(), deadline).await;
+                            let got =
+                                Box::pin(Received::from_h2(resp, &req, url.as_str(), deadline))
+                                    .await;
                             let end = Instant::now();
                             let got = got.timed(sent_at, headers_at, end);
                             break (got, info, cost, sent_at);

@@ -142,6 +142,22 @@ impl Pool {
         }
     }
 
+    /// An idle HTTP/1.1 connection to `origin`, taken without awaiting anything: the
+    /// usual case of a request, kept out of the (boxed) future that may have to dial.
+    /// None when the origin speaks HTTP/2 here or no live idle connection is left.
+    pub fn reuse_h1_now(&self, origin: &Origin) -> Option<Checkout> {
+        if self.max_idle == 0 || self.h2.borrow().contains_key(origin) {
+            return None;
+        }
+        loop {
+            let next = self.idle.borrow_mut().get_mut(origin).and_then(Vec::pop);
+            let (mut c, info) = next?;
+            if !c.is_dead() {
+                return Some(reused(Sender::H1(c), info));
+            }
+        }
+    }
+
     /// Opens a new connection (never pooled first: the caller retries a stale reuse here).
     pub async fn open(&self, origin: &Origin, url: &str) -> Result<Checkout, ErrorCode> {
         let (https, host, port) = origin;
