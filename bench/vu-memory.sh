@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
+# Long enough for the last VU to start (a million take several seconds).
+HOLD=$(( N / 100000 + 4 ))s
 cargo build --release -q
 peak() { # $1 = VUs; prints "peak_kb started_line"
   /usr/bin/time -o /tmp/vu-mem.time -f "%M" target/release/engine run -q --no-summary \
-    -e VUS="$1" -e HOLD=4s bench/idle-vus.lua 2> /tmp/vu-mem.err
+    -e VUS="$1" -e HOLD="$HOLD" bench/idle-vus.lua 2> /tmp/vu-mem.err
   echo "$(cat /tmp/vu-mem.time)"
 }
 BASE=$(peak 1)
