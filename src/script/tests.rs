@@ -579,3 +579,50 @@ fn json_encode_fast_path_writes_what_the_serde_path_writes() {
         })
         .unwrap();
 }
+
+#[test]
+fn tagged_adds_find_their_tag_set_by_content_and_refuse_tags_that_are_not_a_table() {
+    let h = Harness::load(
+        r#"
+local c = Counter("hits")
+function default()
+  for i = 1, 3 do
+    c:add(1, { page = "a", n = 7 })
+    local t = {}
+    t.n = 7
+    t.page = (i == 3) and "b" or "a"
+    c:add(1, t)
+  end
+  c:add(1, { flag = true, ratio = 0.5 })
+  local ok, e = pcall(function() c:add(1, "page=a") end)
+  bad_tags = e
+end"#,
+    )
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    let mut by_set: std::collections::BTreeMap<Vec<(String, String)>, f64> = Default::default();
+    for (tags, v) in h.of("hits") {
+        let mut own: Vec<_> = tags
+            .into_iter()
+            .filter(|(k, _)| ["page", "n", "flag", "ratio"].contains(&k.as_str()))
+            .collect();
+        own.sort();
+        *by_set.entry(own).or_default() += v;
+    }
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    assert_eq!(by_set.get(&pairs(&[("n", "7"), ("page", "a")])), Some(&5.0));
+    assert_eq!(by_set.get(&pairs(&[("n", "7"), ("page", "b")])), Some(&1.0));
+    assert_eq!(
+        by_set.get(&pairs(&[("flag", "true"), ("ratio", "0.5")])),
+        Some(&1.0)
+    );
+    assert_eq!(by_set.len(), 3, "{by_set:?}");
+    assert!(
+        h.global("bad_tags")
+            .contains("metric add: tags must be a table, got string"),
+        "{}",
+        h.global("bad_tags")
+    );
+}

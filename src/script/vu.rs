@@ -201,8 +201,9 @@ async fn drive(
         *sh.ctx.current.borrow_mut() = None;
         if hooked {
             if matches!(r, Ok(Intent::Foreign)) && thread.status() == ThreadStatus::Resumable {
-                drop(r); // nothing big is kept across an await: it would sit in every VU's task
-                         // The watchdog made it yield: let the runtime run, then go on where it was.
+                // The watchdog made it yield: let the runtime run, then go on where it was.
+                // Nothing big is kept across an await (it would sit in every VU's task).
+                drop(r);
                 tokio::task::yield_now().await;
                 reply = Reply::Nothing;
                 continue;

@@ -77,7 +77,16 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
                 },
             };
             let vu = c.vu();
-            let tags = args.at(2).filter(|s| s.is_table());
+            let tags = match args.at(2) {
+                Some(t) if t.is_table() => Some(t),
+                Some(t) if !t.is_nil() => {
+                    return Err(lua_err(
+                        lua,
+                        format!("metric add: tags must be a table, got {}", t.type_name()),
+                    ))
+                }
+                _ => None,
+            };
             let tag_id = tag_cache::custom_slot(&c, vu.as_deref(), tags);
             c.buffer.borrow_mut().add(MetricId(id), tag_id, v);
             Ok(())
