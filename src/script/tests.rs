@@ -610,7 +610,9 @@ end"#,
         *by_set.entry(own).or_default() += v;
     }
     let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
     assert_eq!(by_set.get(&pairs(&[("n", "7"), ("page", "a")])), Some(&5.0));
     assert_eq!(by_set.get(&pairs(&[("n", "7"), ("page", "b")])), Some(&1.0));
