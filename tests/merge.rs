@@ -52,6 +52,17 @@ fn engine(ws: &Workspace, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `engine run` of t.lua as segment `i` of 3, writing its part to p{i}.json.
+fn third(ws: &Workspace, i: u64, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_engine"));
+    c.current_dir(ws.path())
+        .args(["run", "-q", "--no-summary"])
+        .args(extra)
+        .args(["--segment-count", "3", "--segment-index", &i.to_string()])
+        .args(["--out", &format!("part=p{i}.json"), "t.lua"]);
+    c
+}
+
 fn json(ws: &Workspace, name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(ws.path().join(name)).unwrap()).unwrap()
 }
@@ -81,28 +92,7 @@ fn three_parts_merge_to_exactly_the_single_runs_counts_rates_and_percentiles() {
         String::from_utf8_lossy(&single.stderr)
     );
     let procs: Vec<_> = (0..3)
-        .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_engine"))
-                .current_dir(ws.path())
-                .args([
-                    "run",
-                    "-q",
-                    "--no-summary",
-                    "--seed",
-                    "11",
-                    "--segment-count",
-                    "3",
-                ])
-                .args([
-                    "--segment-index",
-                    &i.to_string(),
-                    "--out",
-                    &format!("part=p{i}.json"),
-                    "t.lua",
-                ])
-                .output()
-                .unwrap()
-        })
+        .map(|i| third(&ws, i, &["--seed", "11"]).output().unwrap())
         .collect();
     for p in &procs {
         // Each part judges only its share; the test's verdict is the merge's.
@@ -281,28 +271,7 @@ fn processes_started_apart_begin_together_at_start_at() {
     let at = engine::timefmt::rfc3339_us(at_us);
     let mut children = Vec::new();
     for i in 0..3 {
-        children.push(
-            Command::new(env!("CARGO_BIN_EXE_engine"))
-                .current_dir(ws.path())
-                .args([
-                    "run",
-                    "-q",
-                    "--no-summary",
-                    "--start-at",
-                    &at,
-                    "--segment-count",
-                    "3",
-                ])
-                .args([
-                    "--segment-index",
-                    &i.to_string(),
-                    "--out",
-                    &format!("part=p{i}.json"),
-                    "t.lua",
-                ])
-                .spawn()
-                .unwrap(),
-        );
+        children.push(third(&ws, i, &["--start-at", &at]).spawn().unwrap());
         std::thread::sleep(Duration::from_secs(1));
     }
     for mut c in children {

@@ -40,8 +40,6 @@ impl Segment {
         }
     }
 
-    /// Parses k6's `--execution-segment` syntax: `from:to` or `to` (from 0), each point a
-    /// fraction (`1/4`), a percentage (`25%`) or a decimal (`0.25`).
     /// The segment from one point to another, each a fraction (numerator, denominator).
     pub fn between(from: (u64, u64), to: (u64, u64)) -> Segment {
         let den = lcm(from.1, to.1);
@@ -52,6 +50,8 @@ impl Segment {
         }
     }
 
+    /// Parses k6's `--execution-segment` syntax: `from:to` or `to` (from 0), each point a
+    /// fraction (`1/4`), a percentage (`25%`) or a decimal (`0.25`).
     pub fn parse(text: &str) -> Result<Segment, String> {
         let (from, to) = match text.split_once(':') {
             Some((a, b)) => (parse_point(a)?, parse_point(b)?),

@@ -132,10 +132,15 @@ impl Pool {
         if let Some(c) = self.reuse_h2(origin).await {
             return Some(c);
         }
+        self.pop_idle_h1(origin)
+    }
+
+    /// The newest live idle HTTP/1.1 connection to `origin`; ones the server closed while
+    /// they idled are dropped.
+    fn pop_idle_h1(&self, origin: &Origin) -> Option<Checkout> {
         loop {
             let next = self.idle.borrow_mut().get_mut(origin).and_then(Vec::pop);
             let (mut c, info) = next?;
-            // One the server closed while it idled is dropped.
             if !c.is_dead() {
                 return Some(reused(Sender::H1(c), info));
             }
@@ -149,13 +154,7 @@ impl Pool {
         if self.max_idle == 0 || self.h2.borrow().contains_key(origin) {
             return None;
         }
-        loop {
-            let next = self.idle.borrow_mut().get_mut(origin).and_then(Vec::pop);
-            let (mut c, info) = next?;
-            if !c.is_dead() {
-                return Some(reused(Sender::H1(c), info));
-            }
-        }
+        self.pop_idle_h1(origin)
     }
 
     /// Opens a new connection (never pooled first: the caller retries a stale reuse here).

@@ -47,12 +47,9 @@ pub fn merge(parts: &[(PathBuf, Part)], allow_partial: bool) -> Result<Merged, S
             .map_err(|e| format!("part {}: segment {:?}: {e}", name(i), p.segment))?;
         segs.push((s, i));
     }
-    let at = |n: u64, d: u64| n as u128 * 1_000_000_007u128 / d as u128; // for sorting only
-    segs.sort_by_key(|(s, _)| at(s.from_num, s.den));
+    segs.sort_by(|(a, _), (b, _)| cmp_frac((a.from_num, a.den), (b.from_num, b.den)));
     let (mut missing, mut covered) = (Vec::new(), (0u64, 1u64));
-    let lt = |a: (u64, u64), b: (u64, u64)| {
-        (a.0 as u128) * (b.1 as u128) < (b.0 as u128) * (a.1 as u128)
-    };
+    let lt = |a, b| cmp_frac(a, b).is_lt();
     for w in 0..segs.len() {
         let (s, i) = segs[w];
         let start = (s.from_num, s.den);
@@ -189,4 +186,9 @@ pub fn merge(parts: &[(PathBuf, Part)], allow_partial: bool) -> Result<Merged, S
             .filter_map(|(_, p)| p.start_skew_ms)
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
     })
+}
+
+/// Orders two fractions (numerator, denominator) exactly.
+fn cmp_frac(a: (u64, u64), b: (u64, u64)) -> std::cmp::Ordering {
+    (a.0 as u128 * b.1 as u128).cmp(&(b.0 as u128 * a.1 as u128))
 }

@@ -73,17 +73,17 @@ pub fn run(args: RunArgs) -> Result<u8> {
             return finish::finish(test, &setup_data, &main, None, &signals);
         }
     }
-    let now_ms = crate::metrics::now_us() / 1000;
+    let now_us = crate::metrics::now_us();
     let skew = plan.start_at.map(|at| {
         let at_ms = at
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        (crate::metrics::now_us() as f64 / 1000.0) - at_ms as f64
+        now_us as f64 / 1000.0 - at_ms as f64
     });
     if let Some(s) = skew {
         eprintln!("engine: started {s:.1} ms after --start-at");
     }
-    let _ = test.started.set((now_ms, skew));
+    let _ = test.started.set((now_us / 1000, skew));
     test.agg.start_clock();
     workers.start(Some(setup_data.clone()));
     let progress = report::progress::Progress::start(test.run.clone(), &plan.options, plan.quiet);
@@ -123,13 +123,8 @@ fn wait_until(at: std::time::SystemTime, signals: &Signals) -> bool {
             return true;
         };
         // Short sleeps near the end: the start should be within a millisecond of `at`.
-        std::thread::sleep(
-            left.min(std::time::Duration::from_millis(if left.as_millis() > 50 {
-                20
-            } else {
-                1
-            })),
-        );
+        let step_ms = if left.as_millis() > 50 { 20 } else { 1 };
+        std::thread::sleep(left.min(std::time::Duration::from_millis(step_ms)));
     }
 }
 

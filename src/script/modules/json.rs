@@ -108,7 +108,6 @@ fn encode_table(t: Slot, out: &mut Vec<u8>, depth: usize) -> bool {
     }
     let len = t.raw_len();
     let mut entries = 0usize;
-    let mut ok = true;
     if len > 0 {
         // A list: keys 1..len and nothing else, every value present.
         out.push(b'[');
@@ -116,12 +115,12 @@ fn encode_table(t: Slot, out: &mut Vec<u8>, depth: usize) -> bool {
             if i > 1 {
                 out.push(b',');
             }
-            ok = t
+            let written = t
                 .with_index(i as i64, |item| {
                     !item.is_nil() && encode_fast(item, out, depth)
                 })
                 .unwrap_or(false);
-            if !ok {
+            if !written {
                 return false;
             }
         }
@@ -132,27 +131,22 @@ fn encode_table(t: Slot, out: &mut Vec<u8>, depth: usize) -> bool {
         });
         return counted.is_ok() && entries == len;
     }
+    // A map: string keys only. An Err stops the walk, and the caller takes the serde path.
     out.push(b'{');
     let walked = t.pairs(|k, item| {
-        let Some(key) = k.bytes().and_then(|b| std::str::from_utf8(b).ok()) else {
-            ok = false;
-            return Err(String::new());
-        };
+        let key = k.bytes().and_then(|b| std::str::from_utf8(b).ok());
+        let key = key.ok_or_else(String::new)?;
         if entries > 0 {
             out.push(b',');
         }
         entries += 1;
-        if serde_json::to_writer(&mut *out, key).is_err() {
-            ok = false;
-            return Err(String::new());
-        }
+        serde_json::to_writer(&mut *out, key).map_err(|_| String::new())?;
         out.push(b':');
         if !encode_fast(item, out, depth) {
-            ok = false;
             return Err(String::new());
         }
         Ok(())
     });
     out.push(b'}');
-    ok && walked.is_ok()
+    walked.is_ok()
 }
