@@ -427,13 +427,14 @@ function default() sleep(0.01); sleep(0.02) end
 #[test]
 fn an_overloaded_arrival_rate_generator_shows_in_vu_sleep_lag() {
     let ws = Workspace::new();
-    // 400 iterations/s of ~5 ms of Lua each on one worker: more than it can start on time.
+    // 400 iterations/s of ~20 ms of Lua each on one worker: several times what it can start
+    // on time, on any machine this runs on (~5 ms each was not always enough).
     ws.write(
         "t.lua",
         r#"
 options = { scenarios = { busy = { executor = "constant-arrival-rate", rate = 400, timeUnit = "1s",
   duration = "1s", preAllocatedVUs = 50, maxVUs = 50 } } }
-function default() local x = 0; for i = 1, 400000 do x = x + i end end
+function default() local x = 0; for i = 1, 2000000 do x = x + i end end
 "#,
     );
     let r = ws.run(
