@@ -41,16 +41,16 @@ unsafe fn check_headroom(state: *mut ffi::lua_State, bytes: usize) -> mlua::Resu
     Ok(())
 }
 
-// The prelude's opcodes (prelude.lua: OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH).
-const OP_ITER_END: i64 = 0;
+// The prelude's opcodes (prelude.lua: OP_SLEEP, OP_HTTP, OP_BATCH).
 const OP_SLEEP: i64 = 1;
 const OP_HTTP: i64 = 2;
 const OP_BATCH: i64 = 3;
 
 /// A yield of the VU coroutine, or a resume that ended it.
 pub enum Intent {
-    /// The iteration ended: (ok, return value or error).
-    IterEnd(bool, Value),
+    /// What `xpcall` returned when the coroutine ended: (ok, return value or error). The
+    /// driver checks that the coroutine did end (a script's own yield could look the same).
+    Returned(bool, Value),
     /// Seconds as the script gave them.
     Sleep(f64),
     /// A request, or why its arguments are wrong (raised in the script).
@@ -73,12 +73,6 @@ impl FromLuaMulti for Intent {
     unsafe fn from_stack_multi(nvals: c_int, lua: &RawLua) -> mlua::Result<Self> {
         let state = lua.state();
         let arg = |i: c_int| Slot::new(state, -nvals + i);
-        if nvals < 2 || arg(0).light_userdata() != Some(YIELD_MARK.0) {
-            return Ok(Intent::Foreign);
-        }
-        let Some(op) = arg(1).integer() else {
-            return Ok(Intent::Foreign);
-        };
         let at = |i: c_int| -> mlua::Result<Value> {
             if i < nvals {
                 Value::from_stack(-nvals + i, lua)
@@ -86,8 +80,16 @@ impl FromLuaMulti for Intent {
                 Ok(Value::Nil)
             }
         };
+        if nvals >= 1 && arg(0).kind() == ffi::LUA_TBOOLEAN {
+            return Ok(Intent::Returned(arg(0).boolean(), at(1)?));
+        }
+        if nvals < 2 || arg(0).light_userdata() != Some(YIELD_MARK.0) {
+            return Ok(Intent::Foreign);
+        }
+        let Some(op) = arg(1).integer() else {
+            return Ok(Intent::Foreign);
+        };
         Ok(match op {
-            OP_ITER_END => Intent::IterEnd(arg(2).boolean(), at(3)?),
             OP_SLEEP if nvals >= 3 => Intent::Sleep(arg(2).number().unwrap_or(0.0)),
             OP_SLEEP => Intent::Sleep(0.0),
             OP_HTTP if nvals >= 6 => Intent::Http(read_request(arg(2), arg(3), arg(4), arg(5))),
@@ -103,8 +105,8 @@ impl FromLuaMulti for Intent {
 
 /// What the driver resumes a VU coroutine with.
 pub enum Reply {
-    /// The arguments of an iteration: (function, data).
-    Start(Value, Value),
+    /// The arguments of an iteration's `xpcall`: (function, message handler, data).
+    Start(Value, Value, Value),
     /// After a sleep.
     Nothing,
     /// An HTTP response, as `build_response`'s 13 parts.
@@ -118,7 +120,7 @@ pub enum Reply {
 impl IntoLuaMulti for Reply {
     fn into_lua_multi(self, lua: &Lua) -> mlua::Result<MultiValue> {
         Ok(MultiValue::from_vec(match self {
-            Reply::Start(f, data) => vec![f, data],
+            Reply::Start(f, handler, data) => vec![f, handler, data],
             Reply::Nothing => Vec::new(),
             Reply::Response(r) => to_lua_parts(lua, *r)?,
             Reply::Value(v) => vec![v],
@@ -137,10 +139,11 @@ impl IntoLuaMulti for Reply {
             ffi::lua_pushlstring(state, b.as_ptr() as *const _, b.len());
         };
         Ok(match self {
-            Reply::Start(f, data) => {
+            Reply::Start(f, handler, data) => {
                 lua.push_value(&f)?;
+                lua.push_value(&handler)?;
                 lua.push_value(&data)?;
-                2
+                3
             }
             Reply::Nothing => 0,
             Reply::Value(v) => {

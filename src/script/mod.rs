@@ -44,7 +44,7 @@ const GC_PAUSE: i32 = 150;
 pub struct Script {
     pub lua: Lua,
     pub ctx: Rc<WorkerCtx>,
-    pub vu_main: Function,
+    pub vu_main: vu::VuBody,
 }
 
 impl Script {

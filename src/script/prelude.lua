@@ -10,7 +10,7 @@ local native = ...
 -- Hot paths read these as upvalues, not through the global table.
 local type, next, setmetatable, tostring = type, next, setmetatable, tostring
 local YIELD_MARK = native.yield_mark
-local OP_ITER_END, OP_SLEEP, OP_HTTP, OP_BATCH = 0, 1, 2, 3
+local OP_SLEEP, OP_HTTP, OP_BATCH = 1, 2, 3
 local raw_yield = coroutine.yield
 local co_resume, co_create, co_status = coroutine.resume, coroutine.create, coroutine.status
 local traceback = debug.traceback
@@ -64,13 +64,11 @@ local function on_error(e)
   return traceback(e, 2)
 end
 
--- The body of every VU coroutine: run iterations until the driver stops resuming.
-native.set_vu_main(function(fn, data)
-  while true do
-    local ok, ret = xpcall(fn, on_error, data)
-    fn, data = raw_yield(YIELD_MARK, OP_ITER_END, ok, ret)
-  end
-end)
+-- Every VU coroutine runs `xpcall(fn, on_error, data)` as its body: the driver resumes it
+-- with those three and reads `(ok, value)` when it returns, then reuses the coroutine for
+-- the next iteration. No Lua loop around it: a sleeping VU's stack then stays within the
+-- coroutine's initial 40 slots (a wrapper frame made Lua double it: ~0.7 KB per VU).
+native.set_vu_main(xpcall, on_error)
 
 ---------------------------------------------------------------- json
 local json_encode, json_decode = native.json_encode, native.json_decode
@@ -91,8 +89,12 @@ local json = {
 ---------------------------------------------------------------- k6
 local k6 = {}
 
+-- Yields directly, not through `suspend`: one frame less under every sleeping VU.
 function k6.sleep(seconds)
-  suspend("sleep()", OP_SLEEP, tonumber(seconds) or 0)
+  if not in_vu() then
+    error("sleep() can only be called in VU code, setup() or teardown(), not in init code", 2)
+  end
+  raw_yield(YIELD_MARK, OP_SLEEP, tonumber(seconds) or 0)
 end
 
 local record_check = native.record_check

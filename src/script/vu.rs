@@ -22,11 +22,19 @@ use std::time::{Duration, Instant};
 pub struct Shared {
     pub lua: Lua,
     pub ctx: Rc<WorkerCtx>,
-    pub vu_main: Function,
+    pub vu_main: VuBody,
     /// The exec function of each scenario, by scenario index.
     pub exec_fns: Vec<Function>,
     /// setup()'s return value, one copy per worker.
     pub data: Value,
+}
+
+/// What every VU coroutine runs: the prelude's `xpcall` and its message handler. The driver
+/// starts each iteration as `xpcall(fn, on_error, data)` on the VU's one coroutine.
+#[derive(Clone)]
+pub struct VuBody {
+    pub xpcall: Function,
+    pub on_error: Function,
 }
 
 /// A VU: its coroutine and its state.
@@ -34,48 +42,30 @@ pub struct LuaVu {
     shared: Rc<Shared>,
     thread: Thread,
     state: Rc<VuState>,
-    /// Set while an iteration runs; still set at the next start means the last iteration was
-    /// interrupted mid-way, so the coroutine must be replaced.
-    dirty: bool,
 }
 
 impl LuaVu {
     pub fn new(shared: Rc<Shared>, state: Rc<VuState>) -> mlua::Result<LuaVu> {
-        let thread = shared.lua.create_thread(shared.vu_main.clone())?;
+        let thread = shared.lua.create_thread(shared.vu_main.xpcall.clone())?;
         Ok(LuaVu {
             shared,
             thread,
             state,
-            dirty: false,
         })
     }
 
     /// Runs `f(data)` once on this VU (setup and teardown use it too).
     pub async fn call(&mut self, f: Function, data: Value) -> Result<Value, CallError> {
-        if self.dirty {
-            self.thread = self
-                .shared
-                .lua
-                .create_thread(self.shared.vu_main.clone())
-                .map_err(|e| CallError::Engine(e.to_string()))?;
-        }
-        self.dirty = true;
-        let r = drive(
-            &self.shared,
-            &self.thread,
-            &self.state,
-            Reply::Start(Value::Function(f), data),
-        )
-        .await;
-        match r {
-            Ok((true, v)) => {
-                self.dirty = false;
-                Ok(v)
-            }
-            Ok((false, err)) => {
-                self.dirty = false;
-                Err(classify_error(err))
-            }
+        // The same coroutine serves every iteration: after a return it only needs its stack
+        // cleared; one interrupted mid-way (its task dropped at a deadline) is closed first.
+        let body = &self.shared.vu_main;
+        self.thread
+            .reset(body.xpcall.clone())
+            .map_err(|e| CallError::Engine(e.to_string()))?;
+        let start = Reply::Start(Value::Function(f), Value::Function(body.on_error.clone()), data);
+        match drive(&self.shared, &self.thread, &self.state, start).await {
+            Ok((true, v)) => Ok(v),
+            Ok((false, err)) => Err(classify_error(err)),
             Err(e) => Err(CallError::Engine(e)),
         }
     }
@@ -213,7 +203,9 @@ async fn drive(
         // The intent becomes a small `Wait` before anything is awaited: a VU's task is as
         // large as what its loop keeps across an await, and an idle VU is mostly its task.
         let wait = match r.map_err(|e| error_text(&e))? {
-            Intent::IterEnd(ok, value) => return Ok((ok, value)),
+            Intent::Returned(ok, value) if thread.status() == ThreadStatus::Finished => {
+                return Ok((ok, value))
+            }
             Intent::Sleep(secs) => Wait::Sleep(secs / sh.ctx.cfg.time_scale),
             Intent::Http(Ok(p)) => Wait::Http(Box::pin(exchange(sh, st, p))),
             Intent::Http(Err(msg)) => Wait::Fail(msg),
@@ -223,7 +215,7 @@ async fn drive(
             Intent::Foreign if thread.status() == ThreadStatus::Finished => {
                 return Err("the VU coroutine ended unexpectedly".into())
             }
-            Intent::Foreign => {
+            Intent::Foreign | Intent::Returned(..) => {
                 return Err(
                     "coroutine.yield() was called outside of a coroutine the script created".into(),
                 )

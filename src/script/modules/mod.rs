@@ -25,6 +25,7 @@ mod k6;
 mod metrics;
 
 use super::context::WorkerCtx;
+use super::vu::VuBody;
 use mlua::{Function, Lua, Table};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,13 +34,13 @@ use std::rc::Rc;
 pub fn native(
     lua: &Lua,
     ctx: &Rc<WorkerCtx>,
-    vu_main: Rc<RefCell<Option<Function>>>,
+    vu_main: Rc<RefCell<Option<VuBody>>>,
 ) -> mlua::Result<Table> {
     let native = lua.create_table()?;
     native.set(
         "set_vu_main",
-        lua.create_function(move |_, f: Function| {
-            *vu_main.borrow_mut() = Some(f);
+        lua.create_function(move |_, (xpcall, on_error): (Function, Function)| {
+            *vu_main.borrow_mut() = Some(VuBody { xpcall, on_error });
             Ok(())
         })?,
     )?;
