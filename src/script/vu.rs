@@ -55,19 +55,90 @@ impl LuaVu {
     }
 
     /// Runs `f(data)` once on this VU (setup and teardown use it too).
-    pub async fn call(&mut self, f: Function, data: Value) -> Result<Value, CallError> {
-        // The same coroutine serves every iteration: after a return it only needs its stack
-        // cleared; one interrupted mid-way (its task dropped at a deadline) is closed first.
+    pub async fn call(&self, f: Function, data: Value) -> Result<Value, CallError> {
+        let first = self.start(f, data);
+        call_result(drive(&self.shared, &self.thread, &self.state, first).await)
+    }
+
+    /// Starts `xpcall(f, on_error, data)` on the VU's coroutine. The same coroutine serves
+    /// every iteration: after a return it only needs its stack cleared; one interrupted
+    /// mid-way (its task dropped at a deadline) is closed first.
+    fn start(&self, f: Function, data: Value) -> Result<Step<'_>, String> {
         let body = &self.shared.vu_main;
         self.thread
             .reset(body.xpcall.clone())
-            .map_err(|e| CallError::Engine(e.to_string()))?;
-        let start = Reply::Start(Value::Function(f), Value::Function(body.on_error.clone()), data);
-        match drive(&self.shared, &self.thread, &self.state, start).await {
-            Ok((true, v)) => Ok(v),
-            Ok((false, err)) => Err(classify_error(err)),
-            Err(e) => Err(CallError::Engine(e)),
+            .map_err(|e| e.to_string())?;
+        let on_error = Value::Function(body.on_error.clone());
+        let start = Reply::Start(Value::Function(f), on_error, data);
+        resume(&self.shared, &self.thread, &self.state, start)
+    }
+
+    /// What an iteration does before its coroutine runs: scenario counters, a fresh cookie
+    /// jar and group path, the per-iteration pool dropped.
+    fn begin_iteration(&self, sc: &Rc<ScenarioRun>) {
+        let st = &self.state;
+        let same = st
+            .scenario
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.index == sc.index);
+        if !same {
+            *st.scenario.borrow_mut() = Some(sc.clone());
+            st.iter_in_scenario.set(0);
+            st.base_tags.set(None);
         }
+        st.iter_in_test.set(
+            sc.iterations_in_test
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        let http = &self.shared.ctx.http().settings;
+        if !http.no_cookies_reset {
+            st.jar.borrow_mut().clear();
+        }
+        if http.policy == crate::http::ConnectionPolicy::PerIteration {
+            // Dropping the pool closes its connections: the next iteration dials anew.
+            st.client.borrow_mut().take();
+        }
+        st.groups.borrow_mut().clear();
+    }
+
+    /// Counts the iteration, logs its error, records `iterations` and `iteration_duration`.
+    fn end_iteration(&self, result: Result<Value, CallError>, started: Instant) -> Outcome {
+        let st = &self.state;
+        let ctx = &self.shared.ctx;
+        st.iter.set(st.iter.get() + 1);
+        st.iter_in_scenario.set(st.iter_in_scenario.get() + 1);
+        // An iteration that ran to its end counts, whether it returned or threw (k6 v1.1
+        // counts fail() and exceptions as complete iterations); an abort interrupts it.
+        let outcome = match result {
+            Ok(_) => Outcome::Completed,
+            Err(CallError::Abort(msg)) => return Outcome::Aborted(msg),
+            Err(CallError::Script(msg)) | Err(CallError::Engine(msg)) => {
+                if ctx.errors.allow() {
+                    let text = tidy_traceback(&msg);
+                    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+                    let secs = ctx.cfg.started.elapsed().as_secs();
+                    eprintln!(
+                        "ERRO[{secs:04}] {first}  vu={} source=stacktrace",
+                        st.id_in_test
+                    );
+                    if !rest.is_empty() {
+                        eprintln!("\t{rest}");
+                    }
+                }
+                Outcome::Failed
+            }
+        };
+        let b = ctx.cfg.builtins;
+        let tags = tag_cache::base(ctx, st);
+        let mut buf = ctx.buffer.borrow_mut();
+        buf.add(b.iterations, tags, 1.0);
+        buf.add(
+            b.iteration_duration,
+            tags,
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
+        outcome
     }
 }
 
@@ -96,69 +167,35 @@ fn classify_error(err: Value) -> CallError {
 }
 
 impl Vu for LuaVu {
-    async fn iterate(&mut self, sc: &Rc<ScenarioRun>) -> Outcome {
-        let st = self.state.clone();
-        let same = st
-            .scenario
-            .borrow()
-            .as_ref()
-            .is_some_and(|s| s.index == sc.index);
-        if !same {
-            *st.scenario.borrow_mut() = Some(sc.clone());
-            st.iter_in_scenario.set(0);
-            st.base_tags.set(None);
-        }
-        st.iter_in_test.set(
-            sc.iterations_in_test
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        );
-        let ctx = self.shared.ctx.clone();
-        let http = &ctx.http().settings;
-        if !http.no_cookies_reset {
-            st.jar.borrow_mut().clear();
-        }
-        if http.policy == crate::http::ConnectionPolicy::PerIteration {
-            // Dropping the pool closes its connections: the next iteration dials anew.
-            st.client.borrow_mut().take();
-        }
-        st.groups.borrow_mut().clear();
-        let f = self.shared.exec_fns[sc.index].clone();
-        let data = self.shared.data.clone();
+    /// Runs up to the iteration's first wait here, not in the future: a VU's task is as large
+    /// as its future, and an idle VU is mostly its task. (A future made here and awaited in
+    /// an async block would be stored twice: once captured, once awaited.)
+    fn iterate(&mut self, sc: &Rc<ScenarioRun>) -> impl Future<Output = Outcome> {
+        let this = &*self;
+        this.begin_iteration(sc);
+        let f = this.shared.exec_fns[sc.index].clone();
+        let data = this.shared.data.clone();
         let started = Instant::now();
-        let result = self.call(f, data).await;
-        st.iter.set(st.iter.get() + 1);
-        st.iter_in_scenario.set(st.iter_in_scenario.get() + 1);
-        // An iteration that ran to its end counts, whether it returned or threw (k6 v1.1
-        // counts fail() and exceptions as complete iterations); an abort interrupts it.
-        let outcome = match result {
-            Ok(_) => Outcome::Completed,
-            Err(CallError::Abort(msg)) => return Outcome::Aborted(msg),
-            Err(CallError::Script(msg)) | Err(CallError::Engine(msg)) => {
-                if ctx.errors.allow() {
-                    let text = tidy_traceback(&msg);
-                    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-                    let secs = ctx.cfg.started.elapsed().as_secs();
-                    eprintln!(
-                        "ERRO[{secs:04}] {first}  vu={} source=stacktrace",
-                        st.id_in_test
-                    );
-                    if !rest.is_empty() {
-                        eprintln!("\t{rest}");
-                    }
-                }
-                Outcome::Failed
-            }
-        };
-        let b = ctx.cfg.builtins;
-        let tags = tag_cache::base(&ctx, &st);
-        let mut buf = ctx.buffer.borrow_mut();
-        buf.add(b.iterations, tags, 1.0);
-        buf.add(
-            b.iteration_duration,
-            tags,
-            started.elapsed().as_secs_f64() * 1000.0,
-        );
-        outcome
+        let first = this.start(f, data);
+        iteration(this, first, started)
+    }
+}
+
+/// The rest of an iteration once its coroutine first waited.
+async fn iteration<'a>(
+    vu: &'a LuaVu,
+    first: Result<Step<'a>, String>,
+    started: Instant,
+) -> Outcome {
+    let result = call_result(drive(&vu.shared, &vu.thread, &vu.state, first).await);
+    vu.end_iteration(result, started)
+}
+
+fn call_result(r: Result<(bool, Value), String>) -> Result<Value, CallError> {
+    match r {
+        Ok((true, v)) => Ok(v),
+        Ok((false, err)) => Err(classify_error(err)),
+        Err(e) => Err(CallError::Engine(e)),
     }
 }
 
@@ -175,91 +212,114 @@ pub fn tidy_traceback(msg: &str) -> String {
         .join("\n\t")
 }
 
-/// Resumes the VU coroutine until its iteration ends, serving each intent it yields.
-/// Returns the iteration's (ok, value-or-error).
-async fn drive(
-    sh: &Shared,
+/// What the coroutine stopped for, after one resume.
+enum Step<'a> {
+    /// The iteration ended: (ok, return value or error).
+    Done(bool, Value),
+    /// Seconds to sleep, already divided by the time scale.
+    Sleep(f64),
+    /// The calls are boxed so the VU's task carries a pointer, not a request.
+    Http(Pin<Box<dyn Future<Output = Result<Response, String>> + 'a>>),
+    Batch(Pin<Box<dyn Future<Output = Result<Table, String>> + 'a>>),
+    /// A wrong call: resume at once with this error, raised at the script's line.
+    Fail(String),
+    /// The watchdog made it yield: let the runtime run, then go on where it was.
+    Preempted,
+}
+
+/// Resumes the VU coroutine with `reply` and turns what it yields into a [`Step`].
+fn resume<'a>(
+    sh: &'a Shared,
     thread: &Thread,
-    st: &Rc<VuState>,
-    mut reply: Reply,
+    st: &'a Rc<VuState>,
+    reply: Reply,
+) -> Result<Step<'a>, String> {
+    *sh.ctx.current.borrow_mut() = Some(st.clone());
+    sh.ctx.preempt.enter(thread.state());
+    let r = thread.resume::<Intent>(reply);
+    let hooked = sh.ctx.preempt.leave();
+    *sh.ctx.current.borrow_mut() = None;
+    if hooked {
+        if matches!(r, Ok(Intent::Foreign)) && thread.status() == ThreadStatus::Resumable {
+            return Ok(Step::Preempted);
+        }
+        preempt::unhook(thread.state());
+    }
+    Ok(match r.map_err(|e| error_text(&e))? {
+        Intent::Returned(ok, value) if thread.status() == ThreadStatus::Finished => {
+            Step::Done(ok, value)
+        }
+        Intent::Sleep(secs) => Step::Sleep(secs / sh.ctx.cfg.time_scale),
+        Intent::Http(Ok(p)) => Step::Http(Box::pin(exchange(sh, st, p))),
+        Intent::Http(Err(msg)) => Step::Fail(msg),
+        Intent::Batch(Some(list)) => Step::Batch(Box::pin(batch_call(sh, st, list))),
+        Intent::Batch(None) => Step::Fail("http.batch: expected a list of requests".into()),
+        Intent::Unknown(op) => return Err(format!("unknown engine operation {op}")),
+        Intent::Foreign if thread.status() == ThreadStatus::Finished => {
+            return Err("the VU coroutine ended unexpectedly".into())
+        }
+        Intent::Foreign | Intent::Returned(..) => {
+            return Err(
+                "coroutine.yield() was called outside of a coroutine the script created".into(),
+            )
+        }
+    })
+}
+
+/// Serves each step of the VU coroutine until its iteration ends. Returns the iteration's
+/// (ok, value-or-error). Nothing big is kept across an await (a reply is made after it):
+/// this future is most of a sleeping VU's task.
+async fn drive<'a>(
+    sh: &'a Shared,
+    thread: &'a Thread,
+    st: &'a Rc<VuState>,
+    mut step: Result<Step<'a>, String>,
 ) -> Result<(bool, Value), String> {
     loop {
-        *sh.ctx.current.borrow_mut() = Some(st.clone());
-        sh.ctx.preempt.enter(thread.state());
-        let r = thread.resume::<Intent>(reply);
-        let hooked = sh.ctx.preempt.leave();
-        *sh.ctx.current.borrow_mut() = None;
-        if hooked {
-            if matches!(r, Ok(Intent::Foreign)) && thread.status() == ThreadStatus::Resumable {
-                // The watchdog made it yield: let the runtime run, then go on where it was.
-                // Nothing big is kept across an await (it would sit in every VU's task).
-                drop(r);
+        step = match &mut step {
+            Err(e) => return Err(std::mem::take(e)),
+            Ok(Step::Done(ok, value)) => return Ok((*ok, std::mem::replace(value, Value::Nil))),
+            Ok(Step::Sleep(secs)) => {
+                sleep(sh, st, *secs).await;
+                resume(sh, thread, st, Reply::Nothing)
+            }
+            Ok(Step::Preempted) => {
                 tokio::task::yield_now().await;
-                reply = Reply::Nothing;
-                continue;
+                resume(sh, thread, st, Reply::Nothing)
             }
-            preempt::unhook(thread.state());
-        }
-        // The intent becomes a small `Wait` before anything is awaited: a VU's task is as
-        // large as what its loop keeps across an await, and an idle VU is mostly its task.
-        let wait = match r.map_err(|e| error_text(&e))? {
-            Intent::Returned(ok, value) if thread.status() == ThreadStatus::Finished => {
-                return Ok((ok, value))
-            }
-            Intent::Sleep(secs) => Wait::Sleep(secs / sh.ctx.cfg.time_scale),
-            Intent::Http(Ok(p)) => Wait::Http(Box::pin(exchange(sh, st, p))),
-            Intent::Http(Err(msg)) => Wait::Fail(msg),
-            Intent::Batch(Some(list)) => Wait::Batch(Box::pin(batch_call(sh, st, list))),
-            Intent::Batch(None) => Wait::Fail("http.batch: expected a list of requests".into()),
-            Intent::Unknown(op) => return Err(format!("unknown engine operation {op}")),
-            Intent::Foreign if thread.status() == ThreadStatus::Finished => {
-                return Err("the VU coroutine ended unexpectedly".into())
-            }
-            Intent::Foreign | Intent::Returned(..) => {
-                return Err(
-                    "coroutine.yield() was called outside of a coroutine the script created".into(),
-                )
-            }
-        };
-        reply = match wait {
-            Wait::Sleep(secs) if secs > 0.0 && secs.is_finite() => {
-                let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-                tokio::time::sleep_until(due).await;
-                // The generator's own lag: a busy worker wakes its VUs late, and a
-                // threshold on vu_sleep_lag fails the run for it.
-                let late = tokio::time::Instant::now().saturating_duration_since(due);
-                let tags = tag_cache::base(&sh.ctx, st);
-                sh.ctx.buffer.borrow_mut().add(
-                    sh.ctx.cfg.builtins.vu_sleep_lag,
-                    tags,
-                    late.as_secs_f64() * 1000.0,
-                );
-                Reply::Nothing
-            }
-            Wait::Sleep(_) => {
-                tokio::task::yield_now().await;
-                Reply::Nothing
-            }
-            Wait::Http(call) => match call.await {
-                Ok(res) => Reply::Response(Box::new(res)),
-                Err(thrown) => Reply::Failure(thrown),
+            Ok(Step::Http(call)) => match call.as_mut().await {
+                Ok(res) => resume(sh, thread, st, Reply::Response(Box::new(res))),
+                Err(thrown) => resume(sh, thread, st, Reply::Failure(thrown)),
             },
-            Wait::Batch(call) => match call.await {
-                Ok(t) => Reply::Value(Value::Table(t)),
-                Err(msg) => Reply::Failure(msg),
+            Ok(Step::Batch(call)) => match call.as_mut().await {
+                Ok(t) => resume(sh, thread, st, Reply::Value(Value::Table(t))),
+                Err(msg) => resume(sh, thread, st, Reply::Failure(msg)),
             },
-            Wait::Fail(msg) => Reply::Failure(msg),
+            Ok(Step::Fail(msg)) => {
+                let msg = std::mem::take(msg);
+                resume(sh, thread, st, Reply::Failure(msg))
+            }
         };
     }
 }
 
-/// What the driver waits for before resuming a VU; the calls are boxed so the VU's task
-/// carries a pointer, not a request.
-enum Wait<'a> {
-    Sleep(f64),
-    Http(Pin<Box<dyn Future<Output = Result<Response, String>> + 'a>>),
-    Batch(Pin<Box<dyn Future<Output = Result<Table, String>> + 'a>>),
-    Fail(String),
+/// `sleep(secs)` (already time-scaled); a zero or invalid time only lets others run.
+async fn sleep(sh: &Shared, st: &Rc<VuState>, secs: f64) {
+    if !(secs > 0.0 && secs.is_finite()) {
+        tokio::task::yield_now().await;
+        return;
+    }
+    let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    tokio::time::sleep_until(due).await;
+    // The generator's own lag: a busy worker wakes its VUs late, and a threshold on
+    // vu_sleep_lag fails the run for it.
+    let late = tokio::time::Instant::now().saturating_duration_since(due);
+    let tags = tag_cache::base(&sh.ctx, st);
+    sh.ctx.buffer.borrow_mut().add(
+        sh.ctx.cfg.builtins.vu_sleep_lag,
+        tags,
+        late.as_secs_f64() * 1000.0,
+    );
 }
 
 /// One request as `http.*` makes it: send (following redirects), record every hop, warn
