@@ -151,9 +151,11 @@ end
 
 local http = {}
 
--- A response from the parts the driver passes (see to_lua_parts in modules/http/response.rs).
+-- A response from the parts the driver passes (see to_lua_parts in modules/http/response.rs),
+-- or the error raised at the script's line when the driver passed (nil, message).
 local function build_response(status, rbody, err, code, dur, waiting, receiving, blocked, sending,
                               connecting, tls, looking_up, extra)
+  if status == nil then error(rbody, 2) end
   return setmetatable({
     status = status, body = rbody, error = err or "", error_code = code, _extra = extra,
     timings = { duration = dur, waiting = waiting, receiving = receiving, blocked = blocked,
@@ -163,17 +165,15 @@ local function build_response(status, rbody, err, code, dur, waiting, receiving,
 end
 
 -- The driver answers an OP_HTTP intent with the response's parts (or nil and an error);
--- the table is built here, where a constructor is cheap. Every http.* function tail-calls
--- this one, so error level 2 is the script's line.
+-- the table is built in Lua, where a constructor is cheap. Every http.* function tail-calls
+-- this one, which tail-calls build_response, so error level 2 is the script's line. The 13
+-- parts arrive as build_response's arguments, not as locals here: this frame stays small
+-- under the yield (and with it every VU's stack that waits for a response).
 local function http_call(what, method, url, body, params)
   if not in_vu() then
     error(what .. " can only be called in VU code, setup() or teardown(), not in init code", 2)
   end
-  local status, rbody, err, code, dur, waiting, receiving, blocked, sending, connecting, tls, looking_up, extra =
-    raw_yield(YIELD_MARK, OP_HTTP, method, url, body, params)
-  if status == nil then error(rbody, 2) end
-  return build_response(status, rbody, err, code, dur, waiting, receiving, blocked, sending,
-                        connecting, tls, looking_up, extra)
+  return build_response(raw_yield(YIELD_MARK, OP_HTTP, method, url, body, params))
 end
 
 -- One closure per method (each tail-calls http_call).
