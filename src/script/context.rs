@@ -90,8 +90,9 @@ pub struct VuState {
     pub groups: RefCell<Vec<(String, Instant)>>,
     /// The tag set of samples without user tags (scenario, group), cached until the group changes.
     pub base_tags: Cell<Option<TagSetId>>,
-    /// The VU's own pool under the per-VU and per-iteration connection policies.
-    pub client: RefCell<Option<Client>>,
+    /// The VU's own pool under the per-VU and per-iteration connection policies (boxed:
+    /// most runs share the worker's pool, and every idle VU would carry the space).
+    pub client: RefCell<Option<Box<Client>>>,
 }
 
 impl VuState {
