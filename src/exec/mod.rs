@@ -14,11 +14,13 @@
 pub mod executors;
 mod segment;
 mod shutdown;
+mod sleeps;
 mod vu_task;
 mod worker;
 
 pub use segment::Segment;
 pub use shutdown::{RunState, Stop, StopCause};
+pub use sleeps::SleepQueue;
 pub use worker::{
     run_scenarios, share_scenarios, spawn_workers, SharedScenario, WorkerSetup, Workers,
 };

@@ -58,6 +58,8 @@ pub struct WorkerCtx {
     pub worker_index: usize,
     /// Every tag set recorded from this state, by a hash of what it is made of.
     pub tag_cache: RefCell<crate::fasthash::FastMap<u64, TagSetId>>,
+    /// Every VU's `sleep`, in one heap with one timer (see `exec::SleepQueue`).
+    pub sleeps: Rc<crate::exec::SleepQueue>,
     /// `http.setResponseCallback`: the statuses that count as expected by default.
     pub response_callback: RefCell<super::modules::http::callback::Expected>,
 }

@@ -84,6 +84,7 @@ impl Script {
             request_failures: ErrorLog::new("request failures"),
             worker_index,
             tag_cache: RefCell::default(),
+            sleeps: Rc::default(),
             response_callback: RefCell::new(Expected::default_statuses()),
         });
         let vu_main = Rc::new(RefCell::new(None));

@@ -310,7 +310,7 @@ async fn sleep(sh: &Shared, st: &Rc<VuState>, secs: f64) {
         return;
     }
     let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-    tokio::time::sleep_until(due).await;
+    sh.ctx.sleeps.sleep_until(due).await;
     // The generator's own lag: a busy worker wakes its VUs late, and a threshold on
     // vu_sleep_lag fails the run for it.
     let late = tokio::time::Instant::now().saturating_duration_since(due);

@@ -1,0 +1,280 @@
+//! A worker's VU sleeps: one binary heap of (due, waker), served by one local task that
+//! waits on one tokio timer for the earliest.
+//!
+//! Why not a tokio `Sleep` per VU: tokio's timer wheel keeps a 1 s sleep in a 64 ms slot of
+//! its second level, and when the slot comes due it moves every entry in it down a level in
+//! one go. With 50,000 VUs looping `sleep(1)` a slot holds thousands of them: each worker
+//! stalled 1-5 ms at every 64 ms boundary (perf), and every VU of the herd queued behind the
+//! stall woke that much late (p99 oversleep 10-30 ms). The heap pops in due order, O(log n)
+//! a sleep, nothing in bulk; a sleeping VU's future holds a deadline and a pointer.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use tokio::time::Instant;
+
+/// The sleeps of one worker (or of the main thread's setup/teardown).
+#[derive(Default)]
+pub struct SleepQueue {
+    inner: RefCell<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    heap: BinaryHeap<Reverse<Entry>>,
+    /// The serving task, while one runs: its waker and the deadline its timer is set to.
+    server: Option<Server>,
+}
+
+struct Server {
+    waker: Option<Waker>,
+    armed: Option<Instant>,
+}
+
+struct Entry {
+    due: Instant,
+    waker: Waker,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.due == other.due
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.due.cmp(&other.due)
+    }
+}
+
+impl SleepQueue {
+    /// Sleeps until `due` (tokio's clock, so a paused test clock drives it too). Must be
+    /// polled on a `LocalSet`: the queue's server is a local task.
+    pub fn sleep_until(self: &Rc<Self>, due: Instant) -> Sleep<'_> {
+        Sleep {
+            queue: self,
+            due,
+            registered: false,
+        }
+    }
+
+    /// How many sleeps wait (for tests: a dropped sleep stays until its deadline).
+    pub fn len(&self) -> usize {
+        self.inner.borrow().heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(self: &Rc<Self>, due: Instant, waker: Waker) {
+        let mut inner = self.inner.borrow_mut();
+        inner.heap.push(Reverse(Entry { due, waker }));
+        match &mut inner.server {
+            None => {
+                inner.server = Some(Server {
+                    waker: None,
+                    armed: None,
+                });
+                drop(inner);
+                tokio::task::spawn_local(serve(self.clone()));
+            }
+            // The server waits for a later deadline (or none): it re-arms for this one.
+            Some(s) if s.armed.is_none_or(|armed| due < armed) => {
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Wakes every sleep due by `now`, in due order; returns the next deadline.
+    fn fire(&self, now: Instant) -> Option<Instant> {
+        let mut inner = self.inner.borrow_mut();
+        while let Some(Reverse(top)) = inner.heap.peek() {
+            if top.due > now {
+                return Some(top.due);
+            }
+            let Reverse(entry) = inner.heap.pop().expect("peeked");
+            // Waking a local task only queues it: nothing runs under this borrow.
+            entry.waker.wake();
+        }
+        None
+    }
+}
+
+/// The queue's one task: fires due sleeps, then waits on one tokio timer for the next
+/// deadline or for a push of an earlier one.
+async fn serve(queue: Rc<SleepQueue>) {
+    let _gone = ServerGone(queue.clone());
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    std::future::poll_fn(|cx| loop {
+        let next = queue.fire(Instant::now());
+        let mut inner = queue.inner.borrow_mut();
+        let server = inner.server.as_mut().expect("the server's own state");
+        server.waker = Some(cx.waker().clone());
+        server.armed = next;
+        let Some(due) = next else {
+            return Poll::<()>::Pending;
+        };
+        drop(inner);
+        if timer.deadline() != due {
+            timer.as_mut().reset(due);
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+    })
+    .await
+}
+
+/// Clears the server's state when its task ends (its LocalSet dropped): the next push
+/// starts another.
+struct ServerGone(Rc<SleepQueue>);
+
+impl Drop for ServerGone {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.0.inner.try_borrow_mut() {
+            inner.server = None;
+        }
+    }
+}
+
+/// A VU's sleep. Dropped before its deadline, its entry stays in the heap and wakes the
+/// task then, which polls and finds nothing to do (an aborted VU's task is gone already).
+pub struct Sleep<'a> {
+    queue: &'a Rc<SleepQueue>,
+    due: Instant,
+    registered: bool,
+}
+
+impl Future for Sleep<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.due {
+            return Poll::Ready(());
+        }
+        // A spurious wake (an entry left by a dropped sleep) polls again with the same
+        // task's waker, which the heap already holds.
+        if !self.registered {
+            self.registered = true;
+            self.queue.push(self.due, cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    fn local<F: Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f)
+    }
+
+    #[test]
+    fn sleeps_wake_at_their_deadlines_in_due_order() {
+        local(async {
+            let q = Rc::new(SleepQueue::default());
+            let t0 = Instant::now();
+            let woke = Rc::new(RefCell::new(Vec::new()));
+            let mut set = tokio::task::JoinSet::new();
+            for ms in [300u64, 100, 200, 100, 50] {
+                let (q, woke) = (q.clone(), woke.clone());
+                set.spawn_local(async move {
+                    q.sleep_until(t0 + Duration::from_millis(ms)).await;
+                    woke.borrow_mut()
+                        .push((ms, t0.elapsed().as_millis() as u64));
+                });
+            }
+            while set.join_next().await.is_some() {}
+            assert_eq!(
+                *woke.borrow(),
+                vec![(50, 50), (100, 100), (100, 100), (200, 200), (300, 300)]
+            );
+            assert!(q.is_empty());
+        });
+    }
+
+    #[test]
+    fn an_earlier_sleep_rearms_the_server() {
+        local(async {
+            let q = Rc::new(SleepQueue::default());
+            let t0 = Instant::now();
+            let late = {
+                let q = q.clone();
+                tokio::task::spawn_local(async move {
+                    q.sleep_until(t0 + Duration::from_secs(10)).await;
+                    t0.elapsed()
+                })
+            };
+            tokio::task::yield_now().await;
+            // The server now waits for 10 s; a 1 s sleep pushed after must still wake at 1 s.
+            q.sleep_until(t0 + Duration::from_secs(1)).await;
+            assert_eq!(t0.elapsed(), Duration::from_secs(1));
+            assert_eq!(late.await.unwrap(), Duration::from_secs(10));
+        });
+    }
+
+    #[test]
+    fn a_past_deadline_is_ready_at_once_and_a_dropped_sleep_is_harmless() {
+        local(async {
+            let q = Rc::new(SleepQueue::default());
+            let t0 = Instant::now();
+            q.sleep_until(t0).await;
+            assert!(q.is_empty(), "a due sleep never queues");
+            let task = {
+                let q = q.clone();
+                tokio::task::spawn_local(async move {
+                    q.sleep_until(t0 + Duration::from_secs(5)).await;
+                })
+            };
+            tokio::task::yield_now().await;
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+            assert_eq!(
+                q.len(),
+                1,
+                "the aborted sleep's entry waits for its deadline"
+            );
+            q.sleep_until(t0 + Duration::from_secs(6)).await;
+            assert_eq!(t0.elapsed(), Duration::from_secs(6));
+            // (This sleep may see its deadline before the server pops its entry: a
+            // LocalSet polls its main future whenever it runs. The entry goes next turn.)
+            tokio::task::yield_now().await;
+            assert!(q.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_new_local_set_gets_a_new_server() {
+        let q = Rc::new(SleepQueue::default());
+        for _ in 0..2 {
+            local(async {
+                let t0 = Instant::now();
+                q.sleep_until(t0 + Duration::from_millis(20)).await;
+                assert_eq!(t0.elapsed(), Duration::from_millis(20));
+            });
+        }
+    }
+}
