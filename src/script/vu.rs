@@ -86,6 +86,9 @@ impl LuaVu {
             *st.scenario.borrow_mut() = Some(sc.clone());
             st.iter_in_scenario.set(0);
             st.base_tags.set(None);
+            // Now, not at the first sample: a VU's first wake from sleep is then no dearer
+            // than its start (see `executors::pace_start`).
+            tag_cache::base(&self.shared.ctx, st);
         }
         st.iter_in_test.set(
             sc.iterations_in_test

@@ -1,6 +1,6 @@
 //! `constant-vus`: a fixed number of VUs loop for a duration (closed model).
 
-use super::{duration_json, finish, scale_count, ExecEnv, Executor, Invalid};
+use super::{duration_json, finish, pace_start, scale_count, ExecEnv, Executor, Invalid};
 use crate::error::Result;
 use crate::exec::vu_task::VuTask;
 use crate::exec::{ScenarioRun, VuFactory};
@@ -80,6 +80,7 @@ impl Executor for ConstantVus {
             VuTask::spawn(&mut tasks, vu, sc.clone(), env.run.clone(), move || {
                 Instant::now() < end
             });
+            pace_start(i).await;
         }
         finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
         Ok(())

@@ -1,6 +1,9 @@
 //! `per-vu-iterations`: each VU runs its own count of iterations, cut at `maxDuration`.
 
-use super::{duration_json, finish, scale_count, ExecEnv, Executor, Invalid, DEFAULT_MAX_DURATION};
+use super::{
+    duration_json, finish, pace_start, scale_count, ExecEnv, Executor, Invalid,
+    DEFAULT_MAX_DURATION,
+};
 use crate::error::Result;
 use crate::exec::vu_task::VuTask;
 use crate::exec::{ScenarioRun, VuFactory};
@@ -93,6 +96,7 @@ impl Executor for PerVuIterations {
                 left.set(n - 1);
                 true
             });
+            pace_start(i).await;
         }
         finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
         let dropped: u64 = counters.iter().map(|c| c.get()).sum();

@@ -2,8 +2,8 @@
 //! iteration within `gracefulRampDown`, then are interrupted.
 
 use super::{
-    duration_json, finish, scale_count, scale_stages, stages_json, ExecEnv, Executor, Invalid,
-    DEFAULT_GRACE,
+    duration_json, finish, pace_start, scale_count, scale_stages, stages_json, ExecEnv, Executor,
+    Invalid, DEFAULT_GRACE,
 };
 use crate::error::Result;
 use crate::exec::vu_task::VuTask;
@@ -146,14 +146,19 @@ async fn drive<F: VuFactory>(
             break;
         }
         let local_target = env.segment.scale(target_at(start_vus, stages, now - start)) as usize;
+        let mut new = 0;
         while slots.len() < local_target {
             let vu = env.vu(&sc, &owned, slots.len())?;
-            slots.push(Slot {
+            let mut slot = Slot {
                 vu,
                 wanted: Rc::new(Cell::new(false)),
                 task: None,
                 unwanted_since: None,
-            });
+            };
+            activate(&mut slot, &mut tasks, &sc, &env, end);
+            slots.push(slot);
+            pace_start(new).await;
+            new += 1;
         }
         for (i, slot) in slots.iter_mut().enumerate() {
             if i < local_target {

@@ -1,6 +1,9 @@
 //! `shared-iterations`: a pool of iterations shared by the VUs, cut at `maxDuration`.
 
-use super::{duration_json, finish, scale_count, ExecEnv, Executor, Invalid, DEFAULT_MAX_DURATION};
+use super::{
+    duration_json, finish, pace_start, scale_count, ExecEnv, Executor, Invalid,
+    DEFAULT_MAX_DURATION,
+};
 use crate::error::Result;
 use crate::exec::vu_task::VuTask;
 use crate::exec::{ScenarioRun, VuFactory};
@@ -100,6 +103,7 @@ impl Executor for SharedIterations {
                 left.set(n - 1);
                 true
             });
+            pace_start(i).await;
         }
         finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;
         if left.get() > 0 {

@@ -16,6 +16,9 @@ fn ms(n: u64) -> Duration {
 #[derive(Default)]
 struct Log {
     starts: RefCell<Vec<(u64, Duration)>>,
+    /// VUs created so far, and how many existed when each VU's first iteration started.
+    created: Cell<u64>,
+    created_at_first_start: RefCell<Vec<(u64, u64)>>,
 }
 
 /// A VU whose iteration takes a fixed time.
@@ -29,7 +32,16 @@ struct FakeVu {
 impl Vu for FakeVu {
     async fn iterate(&mut self, _sc: &Rc<ScenarioRun>) -> Outcome {
         let at = Instant::now() - self.t0;
-        self.log.starts.borrow_mut().push((self.id, at));
+        let mut starts = self.log.starts.borrow_mut();
+        if !starts.iter().any(|s| s.0 == self.id) {
+            let created = self.log.created.get();
+            self.log
+                .created_at_first_start
+                .borrow_mut()
+                .push((self.id, created));
+        }
+        starts.push((self.id, at));
+        drop(starts);
         tokio::time::sleep(self.iteration).await;
         Outcome::Completed
     }
@@ -46,6 +58,7 @@ impl VuFactory for FakeFactory {
     type V = FakeVu;
 
     fn create(&self, id_in_test: u64, _sc: &ScenarioRun) -> Result<FakeVu, String> {
+        self.log.created.set(self.log.created.get() + 1);
         Ok(FakeVu {
             id: id_in_test,
             iteration: self.iteration,
@@ -69,6 +82,8 @@ struct Outcomes {
     dropped: u64,
     /// When the executor returned, from its start.
     ended: Duration,
+    /// (VU, VUs created when its first iteration started), in start order.
+    created_at_first_start: Vec<(u64, u64)>,
 }
 
 struct Case {
@@ -154,6 +169,7 @@ impl Case {
                 interrupted: run.interrupted.load(Ordering::Relaxed),
                 dropped: factory.dropped.get(),
                 ended,
+                created_at_first_start: factory.log.created_at_first_start.take(),
             }
         })
     }
@@ -178,6 +194,45 @@ fn constant_vus_loop_back_to_back_until_the_duration() {
     assert_eq!((out.completed, out.interrupted, out.dropped), (8, 0, 0));
     // The iterations that started at 900 ms end at 1200 ms, within gracefulStop.
     assert_eq!(out.ended, ms(1200));
+}
+
+/// 100 VUs started at once: their first iterations run between batches of 32 creations,
+/// not all after the last one (see `pace_start`), for every executor that starts a batch.
+#[test]
+fn vus_started_together_begin_iterating_while_the_rest_are_created() {
+    let cases = [
+        ExecutorConfig::ConstantVus(ConstantVus {
+            vus: 100,
+            duration: ms(1000),
+        }),
+        ExecutorConfig::PerVuIterations(PerVuIterations {
+            vus: 100,
+            iterations: 1,
+            max_duration: ms(1000),
+        }),
+        ExecutorConfig::SharedIterations(SharedIterations {
+            vus: 100,
+            iterations: 100,
+            max_duration: ms(1000),
+        }),
+        ExecutorConfig::RampingVus(RampingVus {
+            start_vus: 100,
+            stages: vec![Stage {
+                duration: ms(1000),
+                target: 100,
+            }],
+            graceful_ramp_down: DEFAULT_GRACE,
+        }),
+    ];
+    for cfg in cases {
+        let name = cfg.name();
+        let out = Case::new(cfg, ms(300)).run();
+        let firsts = &out.created_at_first_start;
+        assert_eq!(firsts.len(), 100, "{name}: every VU iterated");
+        assert_eq!(firsts[0], (1, 32), "{name}: VU 1 starts after 32 VUs exist");
+        assert_eq!(firsts[32], (33, 64), "{name}");
+        assert_eq!(firsts[99], (100, 100), "{name}");
+    }
 }
 
 #[test]
