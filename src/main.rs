@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let cli = match engine::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -33,5 +34,17 @@ fn main() -> ExitCode {
             eprintln!("engine: {e}");
             ExitCode::from(e.code as u8)
         }
+    }
+}
+
+/// Turns transparent huge pages off for this process (mimalloc asks for them). On this class
+/// of VM the kernel zeroes a fresh 2 MB page in ~10 ms, inside whatever thread touched it
+/// first: a worker that did stalled every VU due in those milliseconds. Measured at 100,000
+/// idle VUs: peak RSS 282 -> 249 MB, the last VU started after 549 -> 249 ms.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag on this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }

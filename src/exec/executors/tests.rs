@@ -32,16 +32,15 @@ struct FakeVu {
 impl Vu for FakeVu {
     async fn iterate(&mut self, _sc: &Rc<ScenarioRun>) -> Outcome {
         let at = Instant::now() - self.t0;
-        let mut starts = self.log.starts.borrow_mut();
-        if !starts.iter().any(|s| s.0 == self.id) {
+        let first = !self.log.starts.borrow().iter().any(|s| s.0 == self.id);
+        if first {
             let created = self.log.created.get();
             self.log
                 .created_at_first_start
                 .borrow_mut()
                 .push((self.id, created));
         }
-        starts.push((self.id, at));
-        drop(starts);
+        self.log.starts.borrow_mut().push((self.id, at));
         tokio::time::sleep(self.iteration).await;
         Outcome::Completed
     }
