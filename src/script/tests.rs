@@ -72,6 +72,12 @@ impl Harness {
 
     /// Runs `iterations` iterations of `default` on VU 1 of scenario `s` (tagged team=a).
     fn iterate(&self, iterations: usize) -> Vec<Outcome> {
+        self.run(None, iterations)
+    }
+
+    /// Runs `iterations` iterations as [`Harness::iterate`] does, after a first one that is
+    /// cut (its future dropped, as a deadline drops a VU's task) after `cut`, if given.
+    fn run(&self, cut: Option<std::time::Duration>, iterations: usize) -> Vec<Outcome> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -95,6 +101,13 @@ impl Harness {
                 started: Cell::new(None),
             });
             let mut vu = factory.create(1, &sc).expect("VU");
+            if let Some(cut) = cut {
+                let cut_short = tokio::time::timeout(cut, vu.iterate(&sc)).await;
+                assert!(
+                    cut_short.is_err(),
+                    "the first iteration ended before its cut"
+                );
+            }
             let mut out = Vec::new();
             for _ in 0..iterations {
                 out.push(vu.iterate(&sc).await);
@@ -201,6 +214,42 @@ end"#,
     assert_eq!(group_of("checks", Some("outer")), vec![""]);
     assert_eq!(group_of("group_duration", None), vec!["::a::b", "::a"]);
     assert_eq!(group_of("iterations", None), vec![""]);
+}
+
+/// An iteration cut inside a group leaves nothing of it behind: the VU's next iteration
+/// records at the top level (its base tag set was cached with the group's path).
+#[test]
+fn an_iteration_cut_inside_a_group_leaves_no_group_tag_behind() {
+    let h = Harness::load(
+        r#"
+local n = 0
+function default()
+  n = n + 1
+  if n == 1 then
+    group("g", function()
+      check(true, { inside = true })
+      sleep(10)
+    end)
+  end
+  check(true, { after = true })
+end"#,
+    )
+    .unwrap();
+    let cut = std::time::Duration::from_millis(100);
+    assert_eq!(h.run(Some(cut), 1), vec![Outcome::Completed]);
+    let group = |t: &[(String, String)]| t.iter().find(|p| p.0 == "group").unwrap().1.clone();
+    let samples = h.samples();
+    let of = |metric: &str| -> Vec<String> {
+        samples
+            .iter()
+            .filter(|s| s.0 == metric)
+            .map(|s| group(&s.1))
+            .collect()
+    };
+    assert_eq!(of("checks"), vec!["::g", ""]);
+    // The cut iteration records no `iterations` sample; the next one's is at the top level.
+    assert_eq!(of("iterations"), vec![""]);
+    assert_eq!(of("iteration_duration"), vec![""]);
 }
 
 #[test]

@@ -86,9 +86,6 @@ impl LuaVu {
             *st.scenario.borrow_mut() = Some(sc.clone());
             st.iter_in_scenario.set(0);
             st.base_tags.set(None);
-            // Now, not at the first sample: a VU's first wake from sleep is then no dearer
-            // than its start (see `executors::pace_start`).
-            tag_cache::base(&self.shared.ctx, st);
         }
         st.iter_in_test.set(
             sc.iterations_in_test
@@ -102,7 +99,16 @@ impl LuaVu {
             // Dropping the pool closes its connections: the next iteration dials anew.
             st.client.borrow_mut().take();
         }
-        st.groups.borrow_mut().clear();
+        let mut groups = st.groups.borrow_mut();
+        if !groups.is_empty() {
+            // An iteration cut inside a group left its path, and the tag set made with it.
+            groups.clear();
+            st.base_tags.set(None);
+        }
+        drop(groups);
+        // Now, not at the first sample: a VU's first wake from sleep is then no dearer than
+        // its start (see `executors::pace_start`).
+        tag_cache::base(&self.shared.ctx, st);
     }
 
     /// Counts the iteration, logs its error, records `iterations` and `iteration_duration`.
