@@ -68,12 +68,14 @@ impl SleepQueue {
         }
     }
 
-    /// How many sleeps wait (for tests: a dropped sleep stays until its deadline).
-    pub fn len(&self) -> usize {
+    /// How many sleeps wait (a dropped sleep stays until its deadline).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.inner.borrow().heap.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 

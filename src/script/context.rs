@@ -90,7 +90,8 @@ pub struct VuState {
     pub jar: RefCell<CookieJar>,
     /// Open groups: (path, started).
     pub groups: RefCell<Vec<(String, Instant)>>,
-    /// The tag set of samples without user tags (scenario, group), cached until the group changes.
+    /// The tag set of samples without user tags (scenario, group), cached until the group
+    /// changes (groups change only through the methods below, which drop it).
     pub base_tags: Cell<Option<TagSetId>>,
     /// The VU's own pool under the per-VU and per-iteration connection policies (boxed:
     /// most runs share the worker's pool, and every idle VU would carry the space).
@@ -121,6 +122,31 @@ impl VuState {
             .last()
             .map(|g| g.0.clone())
             .unwrap_or_default()
+    }
+
+    /// Enters a group: `path` is the new group path. The cached base tag set goes with it.
+    pub fn push_group(&self, path: String) {
+        self.groups.borrow_mut().push((path, Instant::now()));
+        self.base_tags.set(None);
+    }
+
+    /// Leaves the innermost group: its path and when it was entered.
+    pub fn pop_group(&self) -> Option<(String, Instant)> {
+        let left = self.groups.borrow_mut().pop();
+        if left.is_some() {
+            self.base_tags.set(None);
+        }
+        left
+    }
+
+    /// Back at the top level, as every iteration starts (one cut inside a group left its
+    /// path behind).
+    pub fn leave_all_groups(&self) {
+        let mut groups = self.groups.borrow_mut();
+        if !groups.is_empty() {
+            groups.clear();
+            self.base_tags.set(None);
+        }
     }
 
     pub fn scenario_name(&self) -> String {

@@ -188,6 +188,16 @@ end"#,
     );
 }
 
+/// The group tag of every sample of `metric` (of the check named `check`, if given).
+fn groups_of(samples: &[Recorded], metric: &str, check: Option<&str>) -> Vec<String> {
+    samples
+        .iter()
+        .filter(|s| s.0 == metric)
+        .filter(|s| check.is_none_or(|c| s.1.iter().any(|t| t.0 == "check" && t.1 == c)))
+        .filter_map(|s| s.1.iter().find(|t| t.0 == "group").map(|t| t.1.clone()))
+        .collect()
+}
+
 #[test]
 fn groups_nest_their_path_into_tags_and_time_themselves() {
     let h = Harness::load(
@@ -202,14 +212,7 @@ end"#,
     .unwrap();
     h.iterate(1);
     let samples = h.samples();
-    let group_of = |metric: &str, check: Option<&str>| -> Vec<String> {
-        samples
-            .iter()
-            .filter(|s| s.0 == metric)
-            .filter(|s| check.is_none_or(|c| s.1.iter().any(|t| t.0 == "check" && t.1 == c)))
-            .filter_map(|s| s.1.iter().find(|t| t.0 == "group").map(|t| t.1.clone()))
-            .collect()
-    };
+    let group_of = |metric: &str, check: Option<&str>| groups_of(&samples, metric, check);
     assert_eq!(group_of("checks", Some("inner")), vec!["::a::b"]);
     assert_eq!(group_of("checks", Some("outer")), vec![""]);
     assert_eq!(group_of("group_duration", None), vec!["::a::b", "::a"]);
@@ -237,15 +240,8 @@ end"#,
     .unwrap();
     let cut = std::time::Duration::from_millis(100);
     assert_eq!(h.run(Some(cut), 1), vec![Outcome::Completed]);
-    let group = |t: &[(String, String)]| t.iter().find(|p| p.0 == "group").unwrap().1.clone();
     let samples = h.samples();
-    let of = |metric: &str| -> Vec<String> {
-        samples
-            .iter()
-            .filter(|s| s.0 == metric)
-            .map(|s| group(&s.1))
-            .collect()
-    };
+    let of = |metric: &str| groups_of(&samples, metric, None);
     assert_eq!(of("checks"), vec!["::g", ""]);
     // The cut iteration records no `iterations` sample; the next one's is at the top level.
     assert_eq!(of("iterations"), vec![""]);

@@ -99,13 +99,7 @@ impl LuaVu {
             // Dropping the pool closes its connections: the next iteration dials anew.
             st.client.borrow_mut().take();
         }
-        let mut groups = st.groups.borrow_mut();
-        if !groups.is_empty() {
-            // An iteration cut inside a group left its path, and the tag set made with it.
-            groups.clear();
-            st.base_tags.set(None);
-        }
-        drop(groups);
+        st.leave_all_groups();
         // Now, not at the first sample: a VU's first wake from sleep is then no dearer than
         // its start (see `executors::pace_start`).
         tag_cache::base(&self.shared.ctx, st);

@@ -7,7 +7,6 @@ use crate::script::tag_cache;
 use mlua::{Lua, Table, Value};
 use rand::SeedableRng;
 use std::rc::Rc;
-use std::time::Instant;
 
 pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()> {
     let c = ctx.clone();
@@ -40,8 +39,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
                 ));
             }
             let path = format!("{}::{}", vu.group_path(), name);
-            vu.groups.borrow_mut().push((path, Instant::now()));
-            vu.base_tags.set(None);
+            vu.push_group(path);
             Ok(())
         })?,
     )?;
@@ -52,10 +50,9 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
             let Some(vu) = c.vu() else { return Ok(()) };
             // group_duration carries the group it measured, so take the tags before leaving it.
             let pairs = tag_cache::base_pairs(Some(&vu));
-            let Some((_, started)) = vu.groups.borrow_mut().pop() else {
+            let Some((_, started)) = vu.pop_group() else {
                 return Ok(());
             };
-            vu.base_tags.set(None);
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             let id = tag_cache::exact(&c, pairs);
             c.buffer
