@@ -12,7 +12,7 @@ use super::types::Headers;
 use std::io;
 use std::task::{Context, Waker};
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 /// A response head larger than this is refused (hyper's default is ~400 KB; 64 KB is
 /// Go's and nginx's order of magnitude).
@@ -179,9 +179,6 @@ impl H1Conn {
         }
         self.io.flush().await.map_err(io_err(true))?;
         let written_at = Instant::now();
-        if self.buf.capacity() == 0 {
-            self.buf = take_spare();
-        }
         self.buf.clear();
         self.pos = 0;
         let mut received = 0u64;
@@ -225,7 +222,9 @@ impl H1Conn {
         })
     }
 
-    /// Reads more bytes into the buffer; Ok(0) is the end of the stream.
+    /// Reads more bytes into the buffer; Ok(0) is the end of the stream. A buffer with
+    /// nothing unread in it is held only while a read finds bytes: a request waiting for
+    /// its response holds none (at full-journey's peak thousands wait at once).
     async fn fill(&mut self, received: &mut u64) -> io::Result<usize> {
         if self.pos == self.buf.len() {
             self.buf.clear();
@@ -234,10 +233,32 @@ impl H1Conn {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        if self.buf.capacity() - self.buf.len() < 1024 {
-            self.buf.reserve(self.buf.capacity().max(INITIAL_BUFFER));
-        }
-        let n = self.io.read_buf(&mut self.buf).await?;
+        let n = std::future::poll_fn(|cx| {
+            if self.buf.capacity() == 0 {
+                self.buf = take_spare();
+            }
+            if self.buf.capacity() - self.buf.len() < 1024 {
+                self.buf.reserve(self.buf.capacity().max(INITIAL_BUFFER));
+            }
+            let len = self.buf.len();
+            let mut rb = ReadBuf::uninit(self.buf.spare_capacity_mut());
+            match std::pin::Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                std::task::Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    // SAFETY: poll_read initialised the first `n` bytes of the spare capacity.
+                    unsafe { self.buf.set_len(len + n) };
+                    std::task::Poll::Ready(Ok(n))
+                }
+                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => {
+                    if self.buf.is_empty() {
+                        give_back(std::mem::take(&mut self.buf));
+                    }
+                    std::task::Poll::Pending
+                }
+            }
+        })
+        .await?;
         *received += n as u64;
         Ok(n)
     }
@@ -461,7 +482,7 @@ fn strip_cr(mut line: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
     /// Serves one connection: for each canned response, reads a request head, then writes
@@ -497,6 +518,38 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    /// A request waiting for its response holds no read buffer: the one its first read
+    /// tried is back among the thread's spares while it waits.
+    #[test]
+    fn a_request_waiting_for_its_response_holds_no_buffer() {
+        rt().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (answer, answered) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut b = [0u8; 1024];
+                let _ = s.read(&mut b).await.unwrap();
+                answered.await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+            });
+            let mut c = H1Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+            SPARES.with(|s| s.borrow_mut().clear());
+            let spares = || SPARES.with(|s| s.borrow().len());
+            let mut call = Box::pin(c.exchange(GET, b"", false, true));
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_millis(50), call.as_mut()).await;
+            assert!(waited.is_err(), "the server has not answered yet");
+            assert_eq!(spares(), 1, "the waiting request gave its buffer back");
+            answer.send(()).unwrap();
+            let ex = call.await.unwrap();
+            assert_eq!(ex.body.as_deref(), Some(&b"ok"[..]));
+            assert_eq!(spares(), 1, "and the exchange gave it back at its end");
+        });
     }
 
     const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
