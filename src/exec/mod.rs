@@ -21,6 +21,7 @@ mod worker;
 pub use segment::Segment;
 pub use shutdown::{RunState, Stop, StopCause};
 pub use sleeps::SleepQueue;
+pub use vu_task::VuSet;
 pub use worker::{
     run_scenarios, share_scenarios, spawn_workers, SharedScenario, WorkerSetup, Workers,
 };
@@ -42,12 +43,65 @@ pub enum Outcome {
     Aborted(String),
 }
 
-/// One virtual user as the executors see it.
+/// One virtual user as the executors see it: a step machine. Each call runs the VU's script
+/// up to its next wait and says what it waits for; whoever drives it does the waiting.
+/// A VU that sleeps is parked in its worker's [`SleepQueue`] with no task of its own (see
+/// vu_task.rs); one that waits for a request has a task while it waits.
 pub trait Vu {
-    /// Runs one iteration of the scenario's exec function to its end.
-    /// The scenario comes as the executor's `Rc`: a VU keeps a clone of the pointer, not
-    /// of the scenario.
-    fn iterate(&mut self, scenario: &std::rc::Rc<ScenarioRun>) -> impl Future<Output = Outcome>;
+    /// What its [`Next::Wait`] futures give back, to be passed to [`Vu::advance`].
+    type Reply: 'static;
+
+    /// Starts an iteration, or goes on with the current one, up to its next wait or its end.
+    /// The scenario comes as the executor's `Rc`: a VU keeps a clone of the pointer, not of
+    /// the scenario.
+    fn advance(&mut self, input: Input<'_, Self::Reply>) -> Next<Self::Reply>;
+
+    /// The worker's sleep queue, where this VU's sleeps wait.
+    fn sleeps(&self) -> &std::rc::Rc<SleepQueue>;
+
+    /// Runs one iteration to its end, waiting in place (arrival-rate executors, tests).
+    fn iterate(&mut self, scenario: &std::rc::Rc<ScenarioRun>) -> impl Future<Output = Outcome>
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut next = self.advance(Input::Start(scenario));
+            loop {
+                next = match next {
+                    Next::Done(outcome) => return outcome,
+                    Next::Sleep(due) => {
+                        let sleeps = self.sleeps().clone();
+                        sleeps.sleep_until(due).await;
+                        self.advance(Input::Woke)
+                    }
+                    Next::Wait(reply) => {
+                        let reply = reply.await;
+                        self.advance(Input::Reply(reply))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a VU is advanced with.
+pub enum Input<'a, R> {
+    /// Start an iteration of this scenario.
+    Start(&'a std::rc::Rc<ScenarioRun>),
+    /// Its sleep is over.
+    Woke,
+    /// What its wait gave.
+    Reply(R),
+}
+
+/// What a VU does next.
+pub enum Next<R> {
+    /// The iteration ended.
+    Done(Outcome),
+    /// It sleeps until then (tokio's clock).
+    Sleep(tokio::time::Instant),
+    /// It waits for this (a request); the output goes back as [`Input::Reply`].
+    Wait(Pin<Box<dyn Future<Output = R>>>),
 }
 
 /// Creates VUs on a worker; `id_in_test` is the VU's global number (1-based).

@@ -6,14 +6,19 @@
 //! one go. With 50,000 VUs looping `sleep(1)` a slot holds thousands of them: each worker
 //! stalled 1-5 ms at every 64 ms boundary (perf), and every VU of the herd queued behind the
 //! stall woke that much late (p99 oversleep 10-30 ms). The heap pops in due order, O(log n)
-//! a sleep, nothing in bulk; a sleeping VU's future holds a deadline and a pointer.
+//! a sleep, nothing in bulk.
+//!
+//! An entry wakes a task ([`SleepQueue::sleep_until`]) or resumes a parked VU
+//! ([`SleepQueue::park`]): a VU that sleeps between iterations' steps has no task at all, only
+//! its entry here (see vu_task.rs). The server resumes parked VUs itself, a bounded number
+//! per turn so that the rest of the worker (responses, other tasks) runs between them.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use tokio::time::Instant;
 
@@ -37,8 +42,24 @@ struct Server {
 
 struct Entry {
     due: Instant,
-    waker: Waker,
+    then: Then,
 }
+
+enum Then {
+    Wake(Waker),
+    /// Weak: a VU stopped while it slept is gone at once, not at its deadline (its VU holds
+    /// the worker's Lua state, which holds this queue).
+    Resume(Weak<dyn Parked>),
+}
+
+/// Something that sleeps without a task: the queue's server resumes it when due.
+pub trait Parked {
+    /// Called by the server, with the queue not borrowed: it may park again.
+    fn resume(self: Rc<Self>);
+}
+
+/// Parked VUs resumed per turn of the server before it lets the worker's other tasks run.
+const RESUMES_PER_TURN: usize = 64;
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
@@ -79,9 +100,14 @@ impl SleepQueue {
         self.len() == 0
     }
 
-    fn push(self: &Rc<Self>, due: Instant, waker: Waker) {
+    /// Resumes `what` at `due` (from the server's task; at once if due already, next turn).
+    pub fn park(self: &Rc<Self>, due: Instant, what: Weak<dyn Parked>) {
+        self.push(due, Then::Resume(what));
+    }
+
+    fn push(self: &Rc<Self>, due: Instant, then: Then) {
         let mut inner = self.inner.borrow_mut();
-        inner.heap.push(Reverse(Entry { due, waker }));
+        inner.heap.push(Reverse(Entry { due, then }));
         match &mut inner.server {
             None => {
                 inner.server = Some(Server {
@@ -101,18 +127,32 @@ impl SleepQueue {
         }
     }
 
-    /// Wakes every sleep due by `now`, in due order; returns the next deadline.
-    fn fire(&self, now: Instant) -> Option<Instant> {
-        let mut inner = self.inner.borrow_mut();
-        while let Some(Reverse(top)) = inner.heap.peek() {
-            if top.due > now {
-                return Some(top.due);
+    /// Wakes every sleep due by `now` in due order and resumes up to [`RESUMES_PER_TURN`]
+    /// parked VUs. Returns the next deadline, or `Err` when resumes are left for the next
+    /// turn.
+    fn fire(&self, now: Instant) -> Result<Option<Instant>, ()> {
+        let mut resumed = 0;
+        loop {
+            let entry = {
+                let mut inner = self.inner.borrow_mut();
+                match inner.heap.peek() {
+                    None => return Ok(None),
+                    Some(Reverse(top)) if top.due > now => return Ok(Some(top.due)),
+                    Some(_) if resumed == RESUMES_PER_TURN => return Err(()),
+                    Some(_) => inner.heap.pop().expect("peeked").0,
+                }
+            };
+            match entry.then {
+                // Waking a local task only queues it.
+                Then::Wake(waker) => waker.wake(),
+                Then::Resume(vu) => {
+                    if let Some(vu) = vu.upgrade() {
+                        resumed += 1;
+                        vu.resume();
+                    }
+                }
             }
-            let Reverse(entry) = inner.heap.pop().expect("peeked");
-            // Waking a local task only queues it: nothing runs under this borrow.
-            entry.waker.wake();
         }
-        None
     }
 }
 
@@ -123,7 +163,11 @@ async fn serve(queue: Rc<SleepQueue>) {
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     std::future::poll_fn(|cx| loop {
-        let next = queue.fire(Instant::now());
+        let Ok(next) = queue.fire(Instant::now()) else {
+            // More VUs are due: the worker's other tasks get a turn first.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        };
         let mut inner = queue.inner.borrow_mut();
         let server = inner.server.as_mut().expect("the server's own state");
         server.waker = Some(cx.waker().clone());
@@ -173,7 +217,7 @@ impl Future for Sleep<'_> {
         // task's waker, which the heap already holds.
         if !self.registered {
             self.registered = true;
-            self.queue.push(self.due, cx.waker().clone());
+            self.queue.push(self.due, Then::Wake(cx.waker().clone()));
         }
         Poll::Pending
     }

@@ -9,10 +9,11 @@ use super::modules::http::{client_for, failures, metrics, response};
 use super::preempt;
 use super::stack::Slot;
 use super::tag_cache;
-use crate::exec::{Outcome, ScenarioRun, Vu, VuFactory};
+use crate::exec::{Input, Next, Outcome, ScenarioRun, SleepQueue, Vu, VuFactory};
 use crate::http::{Response, ResponseType};
 use mlua::thread::ThreadStatus;
 use mlua::{Function, Lua, Table, Thread, Value};
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -42,6 +43,10 @@ pub struct LuaVu {
     shared: Rc<Shared>,
     thread: Thread,
     state: Rc<VuState>,
+    /// When the current iteration started (for `iteration_duration`).
+    started: Cell<Option<Instant>>,
+    /// When the current sleep is due (for `vu_sleep_lag`).
+    sleep_due: Cell<Option<tokio::time::Instant>>,
 }
 
 impl LuaVu {
@@ -51,26 +56,78 @@ impl LuaVu {
             shared,
             thread,
             state,
+            started: Cell::new(None),
+            sleep_due: Cell::new(None),
         })
     }
 
-    /// Runs `f(data)` once on this VU (setup and teardown use it too).
+    /// Runs `f(data)` once on this VU (setup and teardown use it too), waiting in place.
     pub async fn call(&self, f: Function, data: Value) -> Result<Value, CallError> {
-        let first = self.start(f, data);
-        call_result(drive(&self.shared, &self.thread, &self.state, first).await)
+        let mut flow = self.settle(self.start(f, data));
+        loop {
+            flow = match flow {
+                Flow::Done(result) => return call_result(result),
+                Flow::Sleep(due) => {
+                    self.shared.ctx.sleeps.sleep_until(due).await;
+                    self.settle(self.woke())
+                }
+                Flow::Wait(reply) => {
+                    let reply = reply.await;
+                    self.settle(self.resume(reply))
+                }
+            }
+        }
+    }
+
+    fn resume(&self, reply: Reply) -> Result<Step, String> {
+        resume(&self.shared, &self.thread, &self.state, reply)
+    }
+
+    /// Its sleep is over: records how late (the generator's own lag: a busy worker wakes
+    /// its VUs late, and a threshold on vu_sleep_lag fails the run for it), then goes on.
+    fn woke(&self) -> Result<Step, String> {
+        if let Some(due) = self.sleep_due.take() {
+            let late = tokio::time::Instant::now().saturating_duration_since(due);
+            let ctx = &self.shared.ctx;
+            let tags = tag_cache::base(ctx, &self.state);
+            ctx.buffer.borrow_mut().add(
+                ctx.cfg.builtins.vu_sleep_lag,
+                tags,
+                late.as_secs_f64() * 1000.0,
+            );
+        }
+        self.resume(Reply::Nothing)
+    }
+
+    /// Runs the coroutine on until it waits for something the driver does, or returns.
+    fn settle(&self, mut step: Result<Step, String>) -> Flow {
+        loop {
+            step = match step {
+                Err(e) => return Flow::Done(Err(e)),
+                Ok(Step::Done(ok, value)) => return Flow::Done(Ok((ok, value))),
+                Ok(Step::Sleep(secs)) if secs > 0.0 && secs.is_finite() => {
+                    let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+                    self.sleep_due.set(Some(due));
+                    return Flow::Sleep(due);
+                }
+                // A zero or invalid time only lets others run.
+                Ok(Step::Sleep(_)) => return Flow::Wait(Box::pin(let_others_run())),
+                Ok(Step::Wait(reply)) => return Flow::Wait(reply),
+                Ok(Step::Fail(msg)) => self.resume(Reply::Failure(msg)),
+            };
+        }
     }
 
     /// Starts `xpcall(f, on_error, data)` on the VU's coroutine. The same coroutine serves
     /// every iteration: after a return it only needs its stack cleared; one interrupted
     /// mid-way (its task dropped at a deadline) is closed first.
-    fn start(&self, f: Function, data: Value) -> Result<Step<'_>, String> {
+    fn start(&self, f: Function, data: Value) -> Result<Step, String> {
         let body = &self.shared.vu_main;
         self.thread
             .reset(body.xpcall.clone())
             .map_err(|e| e.to_string())?;
         let on_error = Value::Function(body.on_error.clone());
-        let start = Reply::Start(Value::Function(f), on_error, data);
-        resume(&self.shared, &self.thread, &self.state, start)
+        self.resume(Reply::Start(Value::Function(f), on_error, data))
     }
 
     /// What an iteration does before its coroutine runs: scenario counters, a fresh cookie
@@ -170,28 +227,46 @@ fn classify_error(err: Value) -> CallError {
 }
 
 impl Vu for LuaVu {
-    /// Runs up to the iteration's first wait here, not in the future: a VU's task is as large
-    /// as its future, and an idle VU is mostly its task. (A future made here and awaited in
-    /// an async block would be stored twice: once captured, once awaited.)
-    fn iterate(&mut self, sc: &Rc<ScenarioRun>) -> impl Future<Output = Outcome> {
-        let this = &*self;
-        this.begin_iteration(sc);
-        let f = this.shared.exec_fns[sc.index].clone();
-        let data = this.shared.data.clone();
-        let started = Instant::now();
-        let first = this.start(f, data);
-        iteration(this, first, started)
+    type Reply = Reply;
+
+    fn advance(&mut self, input: Input<'_, Reply>) -> Next<Reply> {
+        let step = match input {
+            Input::Start(sc) => {
+                self.begin_iteration(sc);
+                let f = self.shared.exec_fns[sc.index].clone();
+                let data = self.shared.data.clone();
+                self.started.set(Some(Instant::now()));
+                self.start(f, data)
+            }
+            Input::Woke => self.woke(),
+            Input::Reply(reply) => self.resume(reply),
+        };
+        match self.settle(step) {
+            Flow::Done(result) => {
+                let started = self.started.take().unwrap_or_else(Instant::now);
+                Next::Done(self.end_iteration(call_result(result), started))
+            }
+            Flow::Sleep(due) => Next::Sleep(due),
+            Flow::Wait(reply) => Next::Wait(reply),
+        }
+    }
+
+    fn sleeps(&self) -> &Rc<SleepQueue> {
+        &self.shared.ctx.sleeps
     }
 }
 
-/// The rest of an iteration once its coroutine first waited.
-async fn iteration<'a>(
-    vu: &'a LuaVu,
-    first: Result<Step<'a>, String>,
-    started: Instant,
-) -> Outcome {
-    let result = call_result(drive(&vu.shared, &vu.thread, &vu.state, first).await);
-    vu.end_iteration(result, started)
+/// Where a VU's coroutine stopped, once it waits for the driver.
+enum Flow {
+    /// The call ended: (ok, return value or error), or the engine could not drive it.
+    Done(Result<(bool, Value), String>),
+    Sleep(tokio::time::Instant),
+    Wait(Pin<Box<dyn Future<Output = Reply>>>),
+}
+
+async fn let_others_run() -> Reply {
+    tokio::task::yield_now().await;
+    Reply::Nothing
 }
 
 fn call_result(r: Result<(bool, Value), String>) -> Result<Value, CallError> {
@@ -216,35 +291,34 @@ pub fn tidy_traceback(msg: &str) -> String {
 }
 
 /// What the coroutine stopped for, after one resume.
-enum Step<'a> {
+enum Step {
     /// The iteration ended: (ok, return value or error).
     Done(bool, Value),
     /// Seconds to sleep, already divided by the time scale.
     Sleep(f64),
-    /// The calls are boxed so the VU's task carries a pointer, not a request.
-    Http(Pin<Box<dyn Future<Output = Result<Response, String>> + 'a>>),
-    Batch(Pin<Box<dyn Future<Output = Result<Table, String>> + 'a>>),
+    /// A request (or the watchdog's turn for the rest of the worker); its reply resumes
+    /// the coroutine. Boxed: a VU waiting for it carries a pointer, not a request.
+    Wait(Pin<Box<dyn Future<Output = Reply>>>),
     /// A wrong call: resume at once with this error, raised at the script's line.
     Fail(String),
-    /// The watchdog made it yield: let the runtime run, then go on where it was.
-    Preempted,
 }
 
 /// Resumes the VU coroutine with `reply` and turns what it yields into a [`Step`].
-fn resume<'a>(
-    sh: &'a Shared,
+fn resume(
+    sh: &Rc<Shared>,
     thread: &Thread,
-    st: &'a Rc<VuState>,
+    st: &Rc<VuState>,
     reply: Reply,
-) -> Result<Step<'a>, String> {
+) -> Result<Step, String> {
     *sh.ctx.current.borrow_mut() = Some(st.clone());
     sh.ctx.preempt.enter(thread.state());
     let r = thread.resume::<Intent>(reply);
     let hooked = sh.ctx.preempt.leave();
     *sh.ctx.current.borrow_mut() = None;
     if hooked {
+        // The watchdog made it yield: let the runtime run, then go on where it was.
         if matches!(r, Ok(Intent::Foreign)) && thread.status() == ThreadStatus::Resumable {
-            return Ok(Step::Preempted);
+            return Ok(Step::Wait(Box::pin(let_others_run())));
         }
         preempt::unhook(thread.state());
     }
@@ -253,9 +327,22 @@ fn resume<'a>(
             Step::Done(ok, value)
         }
         Intent::Sleep(secs) => Step::Sleep(secs / sh.ctx.cfg.time_scale),
-        Intent::Http(Ok(p)) => Step::Http(Box::pin(exchange(sh, st, p))),
+        Intent::Http(Ok(p)) => {
+            Step::Wait(Box::pin(request(sh.clone(), st.clone(), p, |r| match r {
+                Ok(res) => Reply::Response(Box::new(res)),
+                Err(thrown) => Reply::Failure(thrown),
+            })))
+        }
         Intent::Http(Err(msg)) => Step::Fail(msg),
-        Intent::Batch(Some(list)) => Step::Batch(Box::pin(batch_call(sh, st, list))),
+        Intent::Batch(Some(list)) => {
+            let (sh, st) = (sh.clone(), st.clone());
+            Step::Wait(Box::pin(async move {
+                match batch_call(&sh, &st, list).await {
+                    Ok(t) => Reply::Value(Value::Table(t)),
+                    Err(msg) => Reply::Failure(msg),
+                }
+            }))
+        }
         Intent::Batch(None) => Step::Fail("http.batch: expected a list of requests".into()),
         Intent::Unknown(op) => return Err(format!("unknown engine operation {op}")),
         Intent::Foreign if thread.status() == ThreadStatus::Finished => {
@@ -269,65 +356,16 @@ fn resume<'a>(
     })
 }
 
-/// Serves each step of the VU coroutine until its iteration ends. Returns the iteration's
-/// (ok, value-or-error). Nothing big is kept across an await (a reply is made after it):
-/// this future is most of a sleeping VU's task.
-async fn drive<'a>(
-    sh: &'a Shared,
-    thread: &'a Thread,
-    st: &'a Rc<VuState>,
-    mut step: Result<Step<'a>, String>,
-) -> Result<(bool, Value), String> {
-    loop {
-        step = match &mut step {
-            Err(e) => return Err(std::mem::take(e)),
-            Ok(Step::Done(ok, value)) => return Ok((*ok, std::mem::replace(value, Value::Nil))),
-            Ok(Step::Sleep(secs)) => {
-                sleep(sh, st, *secs).await;
-                resume(sh, thread, st, Reply::Nothing)
-            }
-            Ok(Step::Preempted) => {
-                tokio::task::yield_now().await;
-                resume(sh, thread, st, Reply::Nothing)
-            }
-            Ok(Step::Http(call)) => match call.as_mut().await {
-                Ok(res) => resume(sh, thread, st, Reply::Response(Box::new(res))),
-                Err(thrown) => resume(sh, thread, st, Reply::Failure(thrown)),
-            },
-            Ok(Step::Batch(call)) => match call.as_mut().await {
-                Ok(t) => resume(sh, thread, st, Reply::Value(Value::Table(t))),
-                Err(msg) => resume(sh, thread, st, Reply::Failure(msg)),
-            },
-            Ok(Step::Fail(msg)) => {
-                let msg = std::mem::take(msg);
-                resume(sh, thread, st, Reply::Failure(msg))
-            }
-        };
-    }
-}
-
-/// `sleep(secs)` (already time-scaled); a zero or invalid time only lets others run.
-async fn sleep(sh: &Shared, st: &Rc<VuState>, secs: f64) {
-    if !(secs > 0.0 && secs.is_finite()) {
-        tokio::task::yield_now().await;
-        return;
-    }
-    let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-    sh.ctx.sleeps.sleep_until(due).await;
-    // The generator's own lag: a busy worker wakes its VUs late, and a threshold on
-    // vu_sleep_lag fails the run for it.
-    let late = tokio::time::Instant::now().saturating_duration_since(due);
-    let tags = tag_cache::base(&sh.ctx, st);
-    sh.ctx.buffer.borrow_mut().add(
-        sh.ctx.cfg.builtins.vu_sleep_lag,
-        tags,
-        late.as_secs_f64() * 1000.0,
-    );
-}
-
 /// One request as `http.*` makes it: send (following redirects), record every hop, warn
-/// about a failure. Returns the last hop, or under `throw` the error to raise.
-async fn exchange(sh: &Shared, st: &Rc<VuState>, mut p: Prepared) -> Result<Response, String> {
+/// about a failure. Gives `reply(the last hop, or under `throw` the error to raise)`.
+/// A plain fn returning an async block, not an async fn: an async fn stores each argument
+/// twice (rust-lang/rust#62958), and this future is in every request in flight.
+fn request<R: 'static>(
+    sh: Rc<Shared>,
+    st: Rc<VuState>,
+    mut p: Prepared,
+    reply: fn(Result<Response, String>) -> R,
+) -> impl Future<Output = R> + 'static {
     let settings = &sh.ctx.http().settings;
     if let Some(rt) = p.response_type {
         p.spec.response_type = rt;
@@ -337,16 +375,19 @@ async fn exchange(sh: &Shared, st: &Rc<VuState>, mut p: Prepared) -> Result<Resp
     if let (false, Some(max)) = (p.redirects_given, settings.max_redirects) {
         p.spec.max_redirects = max;
     }
-    let client = client_for(&sh.ctx, st);
-    let mut hops = client.send(&p.spec, &st.jar).await;
-    for hop in &hops {
-        metrics::record(&sh.ctx, st, hop, &p.user_tags, p.expected.as_ref());
+    async move {
+        let mut hops = client_for(&sh.ctx, &st).send(&p.spec, &st.jar).await;
+        for hop in &hops {
+            metrics::record(&sh.ctx, &st, hop, &p.user_tags, p.expected.as_ref());
+        }
+        reply(
+            failures::notice(&sh.ctx, &p, &hops)
+                .map(|()| hops.pop().expect("a request has at least one hop")),
+        )
     }
-    failures::notice(&sh.ctx, &p, &hops)?;
-    Ok(hops.pop().expect("a request has at least one hop"))
 }
 
-async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table, String> {
+async fn batch_call(sh: &Rc<Shared>, st: &Rc<VuState>, list: Table) -> Result<Table, String> {
     let mut calls = Vec::new();
     for item in list.sequence_values::<Table>() {
         let item = item.map_err(|e| e.to_string())?;
@@ -367,7 +408,7 @@ async fn batch_call(sh: &Shared, st: &Rc<VuState>, list: Table) -> Result<Table,
                 .map_err(|e| e.to_string())?;
         }
         let p = prepared.expect("exec_raw ran the reader")?;
-        calls.push(exchange(sh, st, p));
+        calls.push(request(sh.clone(), st.clone(), p, |r| r));
     }
     // Each response goes back as the list of its parts; the prelude builds the tables.
     let results = crate::exec::join_all(calls).await;

@@ -2,14 +2,13 @@
 
 use super::{duration_json, finish, pace_start, scale_count, ExecEnv, Executor, Invalid};
 use crate::error::Result;
-use crate::exec::vu_task::VuTask;
+use crate::exec::vu_task::{VuSet, VuTask};
 use crate::exec::{ScenarioRun, VuFactory};
 use crate::options::duration;
 use crate::options::reader::ScenarioReader;
 use serde_json::{Map, Value};
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// `vus` loop for `duration`.
@@ -74,7 +73,7 @@ impl Executor for ConstantVus {
         let local = env.segment.scale(self.vus) as usize;
         let owned = env.segment.owned_ids(self.vus);
         let end = Instant::now() + self.duration;
-        let mut tasks = JoinSet::new();
+        let mut tasks = VuSet::default();
         for i in 0..local {
             let vu = env.vu(&sc, &owned, i)?;
             VuTask::spawn(&mut tasks, vu, sc.clone(), env.run.clone(), move || {

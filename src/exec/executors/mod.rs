@@ -19,6 +19,7 @@ pub use ramping_vus::RampingVus;
 pub use shared_iterations::SharedIterations;
 
 use super::shutdown::{reached, RunState, Stop};
+use super::vu_task::VuSet;
 use super::{ScenarioRun, Segment, VuFactory};
 use crate::error::Result;
 use crate::options::duration;
@@ -193,11 +194,11 @@ pub struct ExecEnv<'a, F: VuFactory> {
 const START_BATCH: usize = 32;
 
 /// Called after starting the `n`-th VU (0-based) of a batch started at once: every
-/// [`START_BATCH`] VUs, lets the VUs started so far run up to their first wait. Creating
-/// 50,000 VUs first and running their first iterations after put their first sleeps' ends
-/// only a first iteration apart; waking one costs more (the iteration's end, the next one's
-/// start), so the herd of first wakeups queued behind itself (10-30 ms oversleep at the end
-/// of it). Interleaved, those ends are a VU's creation and first iteration apart.
+/// [`START_BATCH`] VUs, lets the worker's other tasks run (responses, sleeps coming due).
+/// A VU runs up to its first wait when it starts (vu_task.rs). Creating 50,000 VUs first
+/// and running their first iterations after put their first sleeps' ends only a first
+/// iteration apart; waking one costs more (the iteration's end, the next one's start), so
+/// the herd of first wakeups queued behind itself (10-30 ms oversleep at the end of it).
 pub async fn pace_start(n: usize) {
     if n % START_BATCH == START_BATCH - 1 {
         tokio::task::yield_now().await;
@@ -217,11 +218,39 @@ impl<F: VuFactory> ExecEnv<'_, F> {
     }
 }
 
+/// What an executor waits for at its end: VU loops ([`VuSet`]) or iteration tasks.
+pub trait Running {
+    /// Resolves when all ended by themselves.
+    fn all_ended(&mut self) -> impl Future<Output = ()>;
+    /// Interrupts the rest.
+    fn stop_all(self) -> impl Future<Output = ()>;
+}
+
+impl Running for VuSet {
+    async fn all_ended(&mut self) {
+        VuSet::all_ended(self).await
+    }
+
+    async fn stop_all(self) {
+        VuSet::stop_all(&self)
+    }
+}
+
+impl Running for JoinSet<()> {
+    async fn all_ended(&mut self) {
+        while self.join_next().await.is_some() {}
+    }
+
+    async fn stop_all(mut self) {
+        self.shutdown().await
+    }
+}
+
 /// Waits for VU loops to end by themselves until `hard_deadline`, then interrupts the rest.
 /// A graceful stop (the first signal) gives them `graceful_stop` from then, as k6 gives
 /// each scenario's gracefulStop; a hard stop ends the wait at once.
 pub async fn finish(
-    mut tasks: JoinSet<()>,
+    mut tasks: impl Running,
     hard_deadline: Instant,
     graceful_stop: Duration,
     run: &RunState,
@@ -229,12 +258,12 @@ pub async fn finish(
     let mut stop = run.subscribe();
     let mut stop2 = run.subscribe();
     tokio::select! {
-        _ = async { while tasks.join_next().await.is_some() {} } => {}
+        _ = tasks.all_ended() => {}
         _ = tokio::time::sleep_until(hard_deadline) => {}
         _ = async { reached(&mut stop, Stop::Graceful).await; tokio::time::sleep(graceful_stop).await } => {}
         _ = reached(&mut stop2, Stop::Hard) => {}
     }
-    tasks.shutdown().await;
+    tasks.stop_all().await;
 }
 
 /// Sleeps until `deadline` or until the run is told to stop, whichever comes first.

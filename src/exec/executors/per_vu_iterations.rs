@@ -5,7 +5,7 @@ use super::{
     DEFAULT_MAX_DURATION,
 };
 use crate::error::Result;
-use crate::exec::vu_task::VuTask;
+use crate::exec::vu_task::{VuSet, VuTask};
 use crate::exec::{ScenarioRun, VuFactory};
 use crate::options::duration;
 use crate::options::reader::ScenarioReader;
@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Each of `vus` runs `iterations`, cut at `maxDuration`.
@@ -82,7 +81,7 @@ impl Executor for PerVuIterations {
         let local = env.segment.scale(self.vus) as usize;
         let owned = env.segment.owned_ids(self.vus);
         let end = Instant::now() + self.max_duration;
-        let mut tasks = JoinSet::new();
+        let mut tasks = VuSet::default();
         let mut counters = Vec::with_capacity(local);
         for i in 0..local {
             let vu = env.vu(&sc, &owned, i)?;

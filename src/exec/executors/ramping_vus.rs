@@ -6,7 +6,7 @@ use super::{
     Invalid, DEFAULT_GRACE,
 };
 use crate::error::Result;
-use crate::exec::vu_task::VuTask;
+use crate::exec::vu_task::{VuSet, VuTask};
 use crate::exec::{ScenarioRun, Vu, VuFactory};
 use crate::options::duration;
 use crate::options::reader::ScenarioReader;
@@ -15,7 +15,6 @@ use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// From `startVUs` through `stages`; removed VUs get `gracefulRampDown`.
@@ -139,7 +138,7 @@ async fn drive<F: VuFactory>(
     let start = Instant::now();
     let end = start + total;
     let mut slots: Vec<Slot<F::V>> = Vec::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks = VuSet::default();
     loop {
         let now = Instant::now();
         if now >= end || env.run.stop_level() != crate::exec::Stop::Running {
@@ -183,7 +182,7 @@ async fn drive<F: VuFactory>(
 
 fn activate<V: Vu + 'static, F: VuFactory<V = V>>(
     slot: &mut Slot<V>,
-    tasks: &mut JoinSet<()>,
+    tasks: &mut VuSet,
     sc: &Rc<ScenarioRun>,
     env: &ExecEnv<'_, F>,
     end: Instant,

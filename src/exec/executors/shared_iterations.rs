@@ -5,7 +5,7 @@ use super::{
     DEFAULT_MAX_DURATION,
 };
 use crate::error::Result;
-use crate::exec::vu_task::VuTask;
+use crate::exec::vu_task::{VuSet, VuTask};
 use crate::exec::{ScenarioRun, VuFactory};
 use crate::options::duration;
 use crate::options::reader::ScenarioReader;
@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// `iterations` shared by `vus`, cut at `maxDuration`.
@@ -91,7 +90,7 @@ impl Executor for SharedIterations {
             &owned,
         )));
         let end = Instant::now() + self.max_duration;
-        let mut tasks = JoinSet::new();
+        let mut tasks = VuSet::default();
         for i in 0..local {
             let vu = env.vu(&sc, &owned, i)?;
             let left = left.clone();

@@ -3,7 +3,7 @@
 //! is exact), and the real executor code.
 
 use super::*;
-use crate::exec::{Outcome, RunState, ScenarioRun, Segment, Stop, Vu, VuFactory};
+use crate::exec::{Input, Next, Outcome, RunState, ScenarioRun, Segment, Stop, Vu, VuFactory};
 use crate::metrics::VuGauges;
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
@@ -21,16 +21,23 @@ struct Log {
     created_at_first_start: RefCell<Vec<(u64, u64)>>,
 }
 
-/// A VU whose iteration takes a fixed time.
+/// A VU whose iteration takes a fixed time: odd VUs wait for it as for a request (a task
+/// while they wait), even ones sleep it (parked in the sleep queue, no task).
 struct FakeVu {
     id: u64,
     iteration: Duration,
     log: Rc<Log>,
     t0: Instant,
+    sleeps: Rc<crate::exec::SleepQueue>,
 }
 
 impl Vu for FakeVu {
-    async fn iterate(&mut self, _sc: &Rc<ScenarioRun>) -> Outcome {
+    type Reply = ();
+
+    fn advance(&mut self, input: Input<'_, ()>) -> Next<()> {
+        if !matches!(input, Input::Start(_)) {
+            return Next::Done(Outcome::Completed);
+        }
         let at = Instant::now() - self.t0;
         let first = !self.log.starts.borrow().iter().any(|s| s.0 == self.id);
         if first {
@@ -41,8 +48,15 @@ impl Vu for FakeVu {
                 .push((self.id, created));
         }
         self.log.starts.borrow_mut().push((self.id, at));
-        tokio::time::sleep(self.iteration).await;
-        Outcome::Completed
+        if self.id.is_multiple_of(2) {
+            Next::Sleep(Instant::now() + self.iteration)
+        } else {
+            Next::Wait(Box::pin(tokio::time::sleep(self.iteration)))
+        }
+    }
+
+    fn sleeps(&self) -> &Rc<crate::exec::SleepQueue> {
+        &self.sleeps
     }
 }
 
@@ -51,6 +65,7 @@ struct FakeFactory {
     log: Rc<Log>,
     t0: Instant,
     dropped: Cell<u64>,
+    sleeps: Rc<crate::exec::SleepQueue>,
 }
 
 impl VuFactory for FakeFactory {
@@ -63,6 +78,7 @@ impl VuFactory for FakeFactory {
             iteration: self.iteration,
             log: self.log.clone(),
             t0: self.t0,
+            sleeps: self.sleeps.clone(),
         })
     }
 
@@ -121,6 +137,7 @@ impl Case {
                 log: Rc::default(),
                 t0,
                 dropped: Cell::new(0),
+                sleeps: Rc::default(),
             };
             let sc = Rc::new(ScenarioRun {
                 index: 0,
@@ -195,8 +212,8 @@ fn constant_vus_loop_back_to_back_until_the_duration() {
     assert_eq!(out.ended, ms(1200));
 }
 
-/// 100 VUs started at once: their first iterations run between batches of 32 creations,
-/// not all after the last one (see `pace_start`), for every executor that starts a batch.
+/// 100 VUs started at once: each runs up to its first wait as it is created, not after the
+/// last one is (see `pace_start`), for every executor that starts a batch.
 #[test]
 fn vus_started_together_begin_iterating_while_the_rest_are_created() {
     let cases = [
@@ -228,23 +245,23 @@ fn vus_started_together_begin_iterating_while_the_rest_are_created() {
         let out = Case::new(cfg, ms(300)).run();
         let firsts = &out.created_at_first_start;
         assert_eq!(firsts.len(), 100, "{name}: every VU iterated");
-        assert_eq!(firsts[0], (1, 32), "{name}: VU 1 starts after 32 VUs exist");
-        assert_eq!(firsts[32], (33, 64), "{name}");
-        assert_eq!(firsts[99], (100, 100), "{name}");
+        let expected: Vec<(u64, u64)> = (1..=100).map(|vu| (vu, vu)).collect();
+        assert_eq!(firsts, &expected, "{name}: VU n starts when n VUs exist");
     }
 }
 
 #[test]
 fn graceful_stop_interrupts_what_outlives_it() {
+    // VU 1 waits in a task, VU 2 is parked in the sleep queue: both are interrupted.
     let cfg = ExecutorConfig::ConstantVus(ConstantVus {
-        vus: 1,
+        vus: 2,
         duration: ms(1000),
     });
     let mut case = Case::new(cfg, ms(700));
     case.graceful_stop = ms(100);
     let out = case.run();
-    assert_eq!(out.starts, vec![(1, 0), (1, 700)]);
-    assert_eq!((out.completed, out.interrupted), (1, 1));
+    assert_eq!(out.starts, grid(&[1, 2], &[0, 700]));
+    assert_eq!((out.completed, out.interrupted), (2, 2));
     assert_eq!(out.ended, ms(1100));
 }
 
@@ -331,16 +348,16 @@ fn ramping_vus_start_when_the_line_crosses_each_count_and_ramp_down_gracefully()
 
 #[test]
 fn ramping_vus_removed_vus_finish_within_graceful_ramp_down() {
-    // 1 VU until 500 ms, 0 from the first tick after (510 ms); gracefulRampDown 300 ms lets
-    // its running iteration go on until 810 ms. A 700 ms iteration completes; a 900 ms one
-    // is interrupted at 810 ms. Either way the VU does not start another.
+    // 2 VUs until 500 ms, 0 from the first tick after (510 ms); gracefulRampDown 300 ms lets
+    // their running iterations go on until 810 ms. A 700 ms iteration completes; a 900 ms
+    // one is interrupted at 810 ms (in its task, or parked). Either way no VU starts another.
     let ramp = || {
         ExecutorConfig::RampingVus(RampingVus {
-            start_vus: 1,
+            start_vus: 2,
             stages: vec![
                 Stage {
                     duration: ms(500),
-                    target: 1,
+                    target: 2,
                 },
                 Stage {
                     duration: ms(10),
@@ -355,11 +372,11 @@ fn ramping_vus_removed_vus_finish_within_graceful_ramp_down() {
         })
     };
     let out = Case::new(ramp(), ms(700)).run();
-    assert_eq!(out.starts, vec![(1, 0)]);
-    assert_eq!((out.completed, out.interrupted), (1, 0));
+    assert_eq!(out.starts, grid(&[1, 2], &[0]));
+    assert_eq!((out.completed, out.interrupted), (2, 0));
     let out = Case::new(ramp(), ms(900)).run();
-    assert_eq!(out.starts, vec![(1, 0)]);
-    assert_eq!((out.completed, out.interrupted), (0, 1));
+    assert_eq!(out.starts, grid(&[1, 2], &[0]));
+    assert_eq!((out.completed, out.interrupted), (0, 2));
 }
 
 #[test]
