@@ -173,37 +173,38 @@ impl Client {
     ) -> Response {
         let url = &parsed.url;
         let host = &parsed.origin.1;
-        let mut cookie_pairs = jar.borrow().matching(host, url.path(), parsed.origin.0);
-        cookie_pairs.extend(spec.cookies.iter().cloned());
-        let cookie_header = (!cookie_pairs.is_empty()).then(|| {
-            cookie_pairs
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
+        // Blocks end what is not needed across an await: a future stores every local whose
+        // scope spans one, moved-from or not (this future is in every request in flight).
+        let cookie_value = {
+            let mut cookie_pairs = jar.borrow().matching(host, url.path(), parsed.origin.0);
+            cookie_pairs.extend(spec.cookies.iter().cloned());
+            let header = (!cookie_pairs.is_empty()).then(|| {
+                cookie_pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            match header.as_deref().map(hyper::header::HeaderValue::from_str) {
+                Some(Err(e)) => {
+                    return failed(
+                        spec,
+                        url.as_str(),
+                        ErrorCode {
+                            code: 1000,
+                            message: format!("invalid cookie header: {e}"),
+                        },
+                    )
+                }
+                Some(Ok(v)) => Some(v),
+                None => None,
+            }
+        };
         let body = body.unwrap_or_default();
         let has_ua = spec
             .headers
             .iter()
             .any(|(k, _)| k == hyper::header::USER_AGENT);
-        let cookie_value = match cookie_header
-            .as_deref()
-            .map(hyper::header::HeaderValue::from_str)
-        {
-            Some(Err(e)) => {
-                return failed(
-                    spec,
-                    url.as_str(),
-                    ErrorCode {
-                        code: 1000,
-                        message: format!("invalid cookie header: {e}"),
-                    },
-                )
-            }
-            Some(Ok(v)) => Some(v),
-            None => None,
-        };
         let queued = Instant::now();
         let deadline = tokio::time::Instant::from_std(queued) + spec.timeout;
         let fail = |e: ErrorCode, start: Instant| {
@@ -241,35 +242,37 @@ impl Client {
             // handshake) is a future of kilobytes, boxed so that every request in flight
             // does not carry it. A retry after a stale connection dials anew, within the
             // same deadline.
-            let now = if fresh {
-                None
-            } else {
-                self.pool.reuse_h1_now(origin)
-            };
-            let checkout = match now {
-                Some(c) => Ok(c),
-                None => {
-                    let get = Box::pin(async {
-                        if fresh {
-                            self.pool.open(origin, url.as_str()).await
-                        } else {
-                            self.pool.checkout(origin, url.as_str()).await
-                        }
-                    });
-                    match tokio::time::timeout_at(deadline, get).await {
-                        Ok(c) => c,
-                        Err(_) => return fail(timeout_error(), slot_at),
-                    }
-                }
-            };
             let Checkout {
                 sender,
                 info,
                 cost,
                 reused,
-            } = match checkout {
-                Ok(c) => c,
-                Err(e) => return fail(e, slot_at),
+            } = {
+                let now = if fresh {
+                    None
+                } else {
+                    self.pool.reuse_h1_now(origin)
+                };
+                let checkout = match now {
+                    Some(c) => Ok(c),
+                    None => {
+                        let get = Box::pin(async {
+                            if fresh {
+                                self.pool.open(origin, url.as_str()).await
+                            } else {
+                                self.pool.checkout(origin, url.as_str()).await
+                            }
+                        });
+                        match tokio::time::timeout_at(deadline, get).await {
+                            Ok(c) => c,
+                            Err(_) => return fail(timeout_error(), slot_at),
+                        }
+                    }
+                };
+                match checkout {
+                    Ok(c) => c,
+                    Err(e) => return fail(e, slot_at),
+                }
             };
             let sent_at = Instant::now();
             match sender {
