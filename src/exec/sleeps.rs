@@ -312,6 +312,71 @@ mod tests {
         });
     }
 
+    /// Logs when it is resumed; parks once more if asked to.
+    struct Sleeper {
+        name: u64,
+        queue: Rc<SleepQueue>,
+        t0: Instant,
+        log: Rc<RefCell<Vec<(u64, u64)>>>,
+        again: std::cell::Cell<Option<Duration>>,
+    }
+
+    impl Parked for Sleeper {
+        fn resume(self: Rc<Self>) {
+            let at = self.t0.elapsed().as_millis() as u64;
+            self.log.borrow_mut().push((self.name, at));
+            if let Some(d) = self.again.take() {
+                let weak: Weak<Sleeper> = Rc::downgrade(&self);
+                self.queue.park(Instant::now() + d, weak);
+            }
+        }
+    }
+
+    #[test]
+    fn parked_vus_resume_when_due_even_hundreds_at_once_and_dropped_ones_never() {
+        local(async {
+            let q = Rc::new(SleepQueue::default());
+            let t0 = Instant::now();
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let sleeper = |name: u64, again: Option<Duration>| {
+                Rc::new(Sleeper {
+                    name,
+                    queue: q.clone(),
+                    t0,
+                    log: log.clone(),
+                    again: std::cell::Cell::new(again),
+                })
+            };
+            let mut keep = Vec::new();
+            // 200 due at the same instant: more than one turn of the server.
+            for name in 0..200 {
+                let s = sleeper(name, None);
+                let weak: Weak<Sleeper> = Rc::downgrade(&s);
+                q.park(t0 + Duration::from_millis(100), weak);
+                keep.push(s);
+            }
+            // One that parks again after its first resume.
+            let twice = sleeper(1000, Some(Duration::from_millis(50)));
+            let weak: Weak<Sleeper> = Rc::downgrade(&twice);
+            q.park(t0 + Duration::from_millis(20), weak);
+            // One dropped while parked: never resumed.
+            let gone = sleeper(2000, None);
+            let weak: Weak<Sleeper> = Rc::downgrade(&gone);
+            q.park(t0 + Duration::from_millis(10), weak);
+            drop(gone);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let log = log.borrow();
+            assert_eq!(log[..2], [(1000, 20), (1000, 70)]);
+            assert_eq!(
+                log.len(),
+                202,
+                "every live sleeper once, the one that parked again twice"
+            );
+            assert!(log[2..].iter().all(|&(name, at)| name < 200 && at == 100));
+            assert!(q.is_empty());
+        });
+    }
+
     #[test]
     fn a_new_local_set_gets_a_new_server() {
         let q = Rc::new(SleepQueue::default());
