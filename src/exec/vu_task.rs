@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use tokio::task::AbortHandle;
 
-/// Iterations one runner runs back to back without a wait before it lets others run (an
-/// iteration that never waits would otherwise hold the worker).
+/// Iterations one runner runs back to back without a wait before it yields to the worker's
+/// other tasks (an iteration that never waits would otherwise hold the worker).
 const STREAK_MAX: u32 = 32;
 
 /// The VU loops of one executor on one worker: how many go on, and a way to stop them.
@@ -181,7 +181,7 @@ impl<V: Vu + 'static> Runner<V> {
             let input = match cont {
                 Cont::Wait(reply) => Some(Input::Reply(reply.await)),
                 Cont::Yield => {
-                    tokio::task::consume_budget().await;
+                    tokio::task::yield_now().await;
                     None
                 }
             };
