@@ -5,7 +5,7 @@
 //!
 //! | state      | event                                   | next                          |
 //! |------------|-----------------------------------------|-------------------------------|
-//! | idle       | executor wants it                       | looping (task spawned)        |
+//! | idle       | executor wants it                       | looping (runner started)      |
 //! | looping    | iteration ends, executor still wants it | looping (next iteration)      |
 //! | looping    | executor stops wanting it               | finishes its iteration, idle  |
 //! | looping    | grace (gracefulStop / gracefulRampDown) runs out | interrupted, idle    |
