@@ -21,7 +21,6 @@ mod worker;
 pub use segment::Segment;
 pub use shutdown::{RunState, Stop, StopCause};
 pub use sleeps::SleepQueue;
-pub use vu_task::VuSet;
 pub use worker::{
     run_scenarios, share_scenarios, spawn_workers, SharedScenario, WorkerSetup, Workers,
 };

@@ -347,22 +347,21 @@ mod tests {
                     again: std::cell::Cell::new(again),
                 })
             };
-            let mut keep = Vec::new();
+            let park = |s: &Rc<Sleeper>, ms: u64| {
+                let weak: Weak<Sleeper> = Rc::downgrade(s);
+                q.park(t0 + Duration::from_millis(ms), weak);
+            };
             // 200 due at the same instant: more than one turn of the server.
-            for name in 0..200 {
-                let s = sleeper(name, None);
-                let weak: Weak<Sleeper> = Rc::downgrade(&s);
-                q.park(t0 + Duration::from_millis(100), weak);
-                keep.push(s);
+            let keep: Vec<_> = (0..200).map(|name| sleeper(name, None)).collect();
+            for s in &keep {
+                park(s, 100);
             }
             // One that parks again after its first resume.
             let twice = sleeper(1000, Some(Duration::from_millis(50)));
-            let weak: Weak<Sleeper> = Rc::downgrade(&twice);
-            q.park(t0 + Duration::from_millis(20), weak);
+            park(&twice, 20);
             // One dropped while parked: never resumed.
             let gone = sleeper(2000, None);
-            let weak: Weak<Sleeper> = Rc::downgrade(&gone);
-            q.park(t0 + Duration::from_millis(10), weak);
+            park(&gone, 10);
             drop(gone);
             tokio::time::sleep(Duration::from_millis(200)).await;
             let log = log.borrow();
