@@ -46,6 +46,28 @@ const OP_SLEEP: i64 = 1;
 const OP_HTTP: i64 = 2;
 const OP_BATCH: i64 = 3;
 
+/// `sleep(seconds)`: yields `(YIELD_MARK, OP_SLEEP, seconds)` from C. A Lua wrapper would
+/// stay on the stack of every sleeping VU: one call frame (64 bytes) and a Lua call per
+/// sleep. `tonumber(seconds) or 0`, as k6 turns what it is given into a number.
+pub unsafe extern "C-unwind" fn sleep(state: *mut ffi::lua_State) -> c_int {
+    if ffi::lua_isyieldable(state) == 0 {
+        // Level 1 is the script's call: the message names its file and line. Nothing here
+        // has a destructor for the error's longjmp to skip.
+        return ffi::luaL_error(
+            state,
+            c"sleep() can only be called in VU code, setup() or teardown(), not in init code"
+                .as_ptr(),
+        );
+    }
+    let mut isnum = 0;
+    let secs = ffi::lua_tonumberx(state, 1, &mut isnum);
+    ffi::lua_settop(state, 0);
+    ffi::lua_pushlightuserdata(state, YIELD_MARK.0);
+    ffi::lua_pushinteger(state, OP_SLEEP as ffi::lua_Integer);
+    ffi::lua_pushnumber(state, if isnum != 0 { secs } else { 0.0 });
+    ffi::lua_yield(state, 3)
+}
+
 /// A yield of the VU coroutine, or a resume that ended it.
 pub enum Intent {
     /// What `xpcall` returned when the coroutine ended: (ok, return value or error). The

@@ -92,6 +92,7 @@ impl Script {
             set_package_path(&lua, &ctx.cfg.script_path)?;
             let native = modules::native(&lua, &ctx, vu_main.clone())?;
             native.set("yield_mark", Value::LightUserData(intent::YIELD_MARK))?;
+            native.set("sleep", unsafe { lua.create_c_function(intent::sleep)? })?;
             lua.load(PRELUDE).set_name("=prelude").call::<()>(native)?;
             if !ctx.cfg.unsafe_lua {
                 lua.load(SANDBOX).set_name("=sandbox").exec()?;

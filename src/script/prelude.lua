@@ -10,7 +10,7 @@ local native = ...
 -- Hot paths read these as upvalues, not through the global table.
 local type, next, setmetatable, tostring = type, next, setmetatable, tostring
 local YIELD_MARK = native.yield_mark
-local OP_SLEEP, OP_HTTP, OP_BATCH = 1, 2, 3
+local OP_HTTP, OP_BATCH = 2, 3 -- intent.rs; sleep (1) yields from C
 local raw_yield = coroutine.yield
 local co_resume, co_create, co_status = coroutine.resume, coroutine.create, coroutine.status
 local traceback = debug.traceback
@@ -89,13 +89,9 @@ local json = {
 ---------------------------------------------------------------- k6
 local k6 = {}
 
--- Yields directly, not through `suspend`: one frame less under every sleeping VU.
-function k6.sleep(seconds)
-  if not in_vu() then
-    error("sleep() can only be called in VU code, setup() or teardown(), not in init code", 2)
-  end
-  raw_yield(YIELD_MARK, OP_SLEEP, tonumber(seconds) or 0)
-end
+-- A C function that yields (YIELD_MARK, OP_SLEEP, seconds) itself (intent.rs): no Lua frame
+-- of the engine's under a sleeping VU.
+k6.sleep = native.sleep
 
 local record_check = native.record_check
 function k6.check(val, sets, tags)

@@ -315,6 +315,29 @@ end"#,
     assert_eq!(h.of("iterations").len(), 2);
 }
 
+/// `sleep` yields from C: from a script's own coroutine too (forwarded to the driver), a
+/// string of seconds sleeps, and what is not a number only lets others run (k6: 0).
+#[test]
+fn sleep_yields_from_a_scripts_own_coroutine_and_takes_what_tonumber_takes() {
+    let h = Harness::load(
+        r#"
+function default()
+  local f = coroutine.wrap(function() sleep("0.05"); return 7 end)
+  check(f(), { seven = function(v) return v == 7 end })
+  sleep({})
+  sleep(nil)
+end"#,
+    )
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    let samples = h.samples();
+    let of = |m: &str| samples.iter().filter(|s| s.0 == m).map(|s| s.2).collect::<Vec<_>>();
+    assert_eq!(of("checks"), vec![1.0]);
+    // One real sleep: one lag sample; the iteration lasted at least its 50 ms.
+    assert_eq!(of("vu_sleep_lag").len(), 1);
+    assert!(of("iteration_duration")[0] >= 50.0, "{:?}", of("iteration_duration"));
+}
+
 #[test]
 fn vu_code_primitives_refuse_init_code_and_init_errors_name_the_line() {
     let e = Harness::load("http.get('http://127.0.0.1:1/')")
@@ -322,6 +345,13 @@ fn vu_code_primitives_refuse_init_code_and_init_errors_name_the_line() {
         .unwrap();
     assert!(
         e.message.contains("can only be called in VU code"),
+        "{}",
+        e.message
+    );
+    // sleep is a C function: its error still points at the script's line.
+    let e = Harness::load("local x = 1\nsleep(x)").err().unwrap();
+    assert!(
+        e.message.contains("t.lua:2: sleep() can only be called in VU code"),
         "{}",
         e.message
     );
