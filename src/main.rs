@@ -4,12 +4,21 @@ use clap::Parser;
 
 // mimalloc: the request path allocates small buffers at a high rate (Lua strings and tables,
 // hyper buffers); glibc malloc spent ~15% of the engine's CPU there.
+#[cfg(not(feature = "heap-profile"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "heap-profile")]
+mod heap_profile;
+#[cfg(feature = "heap-profile")]
+#[global_allocator]
+static GLOBAL: heap_profile::Counting = heap_profile::Counting;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     no_transparent_huge_pages();
+    #[cfg(feature = "heap-profile")]
+    heap_profile::start_reporter();
     let cli = match engine::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

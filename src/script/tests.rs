@@ -331,11 +331,21 @@ end"#,
     .unwrap();
     assert_eq!(h.iterate(1), vec![Outcome::Completed]);
     let samples = h.samples();
-    let of = |m: &str| samples.iter().filter(|s| s.0 == m).map(|s| s.2).collect::<Vec<_>>();
+    let of = |m: &str| {
+        samples
+            .iter()
+            .filter(|s| s.0 == m)
+            .map(|s| s.2)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of("checks"), vec![1.0]);
     // One real sleep: one lag sample; the iteration lasted at least its 50 ms.
     assert_eq!(of("vu_sleep_lag").len(), 1);
-    assert!(of("iteration_duration")[0] >= 50.0, "{:?}", of("iteration_duration"));
+    assert!(
+        of("iteration_duration")[0] >= 50.0,
+        "{:?}",
+        of("iteration_duration")
+    );
 }
 
 #[test]
@@ -351,7 +361,8 @@ fn vu_code_primitives_refuse_init_code_and_init_errors_name_the_line() {
     // sleep is a C function: its error still points at the script's line.
     let e = Harness::load("local x = 1\nsleep(x)").err().unwrap();
     assert!(
-        e.message.contains("t.lua:2: sleep() can only be called in VU code"),
+        e.message
+            .contains("t.lua:2: sleep() can only be called in VU code"),
         "{}",
         e.message
     );
