@@ -376,11 +376,6 @@ function __wrap_env(base)
   })
 end
 
--- __VU and __ITER belong to the VU that is running, so they are looked up, not stored.
-setmetatable(_G, {
-  __index = function(_, k)
-    if k == "__VU" then return native.vu_id() end
-    if k == "__ITER" then return native.vu_iter() end
-    return nil
-  end,
-})
+-- __VU and __ITER belong to the VU that is running, so they are looked up, not stored
+-- (modules/execution.rs).
+setmetatable(_G, { __index = native.globals_index })

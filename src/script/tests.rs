@@ -379,13 +379,18 @@ fn vu_code_primitives_refuse_init_code_and_init_errors_name_the_line() {
 fn env_setup_data_vu_and_iter_are_visible() {
     let h = Harness::load(
         r#"
+init_vu = __VU
 function default(data)
   seen = string.format("%s %s %d %d", __ENV.TARGET, data.token, __VU, __ITER)
+  misses = tostring(no_such_global) .. " " .. tostring(_G[1]) .. " " .. tostring(_G[true])
 end"#,
     )
     .unwrap();
     h.iterate(2);
     assert_eq!(h.global("seen"), "here x 1 1");
+    // Init code runs outside any VU; other globals that are not there are nil.
+    assert_eq!(h.global("init_vu"), "0");
+    assert_eq!(h.global("misses"), "nil nil nil");
 }
 
 /// A server on 127.0.0.1 that answers every request with `response`; counts requests.
