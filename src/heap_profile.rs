@@ -27,12 +27,12 @@ fn class_of(size: usize) -> usize {
     }
 }
 
-fn count(size: usize, sign: isize) {
+fn count(size: usize, added: bool) {
     let (class, unit) = match class_of(size) {
         BIG => (BIG, size),
         c => (c, 1),
     };
-    if sign > 0 {
+    if added {
         LIVE_BYTES.fetch_add(size, Relaxed);
         LIVE_BY_CLASS[class].fetch_add(unit, Relaxed);
     } else {
@@ -47,20 +47,20 @@ pub struct Counting;
 // SAFETY: every call is forwarded to mimalloc unchanged; the counters only observe sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size(), 1);
+        count(layout.size(), true);
         unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout.size(), 1);
+        count(layout.size(), true);
         unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(layout.size(), -1);
+        count(layout.size(), false);
         unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size, 1);
-        count(layout.size(), -1);
+        count(new_size, true);
+        count(layout.size(), false);
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }

@@ -49,6 +49,9 @@ const OP_BATCH: i64 = 3;
 /// `sleep(seconds)`: yields `(YIELD_MARK, OP_SLEEP, seconds)` from C. A Lua wrapper would
 /// stay on the stack of every sleeping VU: one call frame (64 bytes) and a Lua call per
 /// sleep. `tonumber(seconds) or 0`, as k6 turns what it is given into a number.
+///
+/// # Safety
+/// Only Lua calls it, as a C function (`Lua::create_c_function`), with its own state.
 pub unsafe extern "C-unwind" fn sleep(state: *mut ffi::lua_State) -> c_int {
     if ffi::lua_isyieldable(state) == 0 {
         // Level 1 is the script's call: the message names its file and line. Nothing here
