@@ -113,7 +113,7 @@ impl VuTask {
             vu,
             scenario,
             run,
-            want: Box::new(want),
+            want,
             set: set.inner.clone(),
             state: RefCell::new(State::Stepping),
             busy: Cell::new(false),
@@ -151,11 +151,12 @@ enum Cont<R> {
     Yield,
 }
 
-struct Runner<V: Vu> {
+/// Generic over its `want` closure, held inline: a boxed one was an allocation per VU.
+struct Runner<V: Vu, W> {
     vu: Rc<RefCell<V>>,
     scenario: Rc<ScenarioRun>,
     run: Arc<RunState>,
-    want: Box<dyn Fn() -> bool>,
+    want: W,
     set: Rc<SetInner>,
     state: RefCell<State>,
     /// In an iteration: ending now interrupts it.
@@ -164,7 +165,7 @@ struct Runner<V: Vu> {
     streak: Cell<u32>,
 }
 
-impl<V: Vu + 'static> Runner<V> {
+impl<V: Vu + 'static, W: Fn() -> bool + 'static> Runner<V, W> {
     /// Steps the VU from `input` (none: the next iteration, if wanted); if it must wait,
     /// gives it a task for the wait.
     fn go(self: &Rc<Self>, input: Option<Input<'_, V::Reply>>) {
@@ -257,7 +258,7 @@ impl<V: Vu + 'static> Runner<V> {
     }
 }
 
-impl<V: Vu + 'static> Member for Runner<V> {
+impl<V: Vu + 'static, W: Fn() -> bool + 'static> Member for Runner<V, W> {
     fn stop(&self) {
         self.end(true);
     }
@@ -267,7 +268,7 @@ impl<V: Vu + 'static> Member for Runner<V> {
     }
 }
 
-impl<V: Vu + 'static> Parked for Runner<V> {
+impl<V: Vu + 'static, W: Fn() -> bool + 'static> Parked for Runner<V, W> {
     fn resume(self: Rc<Self>) {
         // Stopped while it slept: its entry outlived it.
         if !matches!(*self.state.borrow(), State::Parked) {
