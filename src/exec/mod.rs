@@ -71,7 +71,7 @@ pub trait Vu {
                     Next::Sleep(due) => {
                         let sleeps = self.sleeps().clone();
                         sleeps.sleep_until(due).await;
-                        self.advance(Input::Woke)
+                        self.advance(Input::Woke(due))
                     }
                     Next::Wait(reply) => {
                         let reply = reply.await;
@@ -87,8 +87,8 @@ pub trait Vu {
 pub enum Input<'a, R> {
     /// Start an iteration of this scenario.
     Start(&'a std::rc::Rc<ScenarioRun>),
-    /// Its sleep is over.
-    Woke,
+    /// Its sleep, due then, is over (the VU measures how late it woke).
+    Woke(tokio::time::Instant),
     /// What its wait gave.
     Reply(R),
 }

@@ -1,11 +1,11 @@
 //! Per-worker and per-VU state that the Lua primitives read: which VU is running, its RNG,
 //! cookie jar, group path and counters, and the worker's metric buffer and HTTP pool.
 
+use super::rng::{Stream, WyRand};
 use crate::exec::{RunState, ScenarioRun};
 use crate::http::{Client, CookieJar, Settings};
 use crate::metrics::{Buffer, Builtins, Registry, TagSetId};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -50,7 +50,7 @@ pub struct WorkerCtx {
     pub preempt: std::sync::Arc<super::preempt::Slot>,
     pub current: RefCell<Option<Rc<VuState>>>,
     /// The RNG of code that runs outside any VU (init code).
-    pub init_rng: RefCell<SmallRng>,
+    pub init_rng: Stream,
     /// Iterations that ended in an error.
     pub errors: ErrorLog,
     /// Requests that got no response (status 0), as k6's "Request Failed" warnings.
@@ -77,47 +77,90 @@ impl WorkerCtx {
     }
 }
 
-/// One per VU.
+/// One per VU. Small on purpose: a sleeping VU is mostly this, its coroutine and its stack.
 pub struct VuState {
-    pub id_in_test: u64,
-    pub id_in_instance: u64,
+    /// VU numbers fit 32 bits (a million VUs take 1.7 GB); iterations do not.
+    pub id_in_test: u32,
+    pub id_in_instance: u32,
     /// `__ITER`: iterations this VU started, 0-based.
     pub iter: Cell<u64>,
     pub iter_in_scenario: Cell<u64>,
     pub iter_in_test: Cell<u64>,
-    pub scenario: RefCell<Option<Rc<ScenarioRun>>>,
-    pub rng: RefCell<SmallRng>,
-    pub jar: RefCell<CookieJar>,
-    /// Open groups: (path, started).
-    pub groups: RefCell<Vec<(String, Instant)>>,
+    /// A `Cell`, not a `RefCell`: 8 bytes, read by [`VuState::scenario`].
+    scenario: Cell<Option<Rc<ScenarioRun>>>,
+    pub rng: Stream,
     /// The tag set of samples without user tags (scenario, group), cached until the group
     /// changes (groups change only through the methods below, which drop it).
     pub base_tags: Cell<Option<TagSetId>>,
-    /// The VU's own pool under the per-VU and per-iteration connection policies (boxed:
-    /// most runs share the worker's pool, and every idle VU would carry the space).
-    pub client: RefCell<Option<Box<Client>>>,
+    /// The jar, the groups and the VU's own pool, made on first use: a VU that only sleeps
+    /// never needs them, and inline they were 80 of its bytes.
+    extras: OnceCell<Box<Extras>>,
+}
+
+#[derive(Default)]
+pub struct Extras {
+    pub jar: RefCell<CookieJar>,
+    /// Open groups: (path, started).
+    groups: RefCell<Vec<(String, Instant)>>,
+    /// The VU's own pool under the per-VU and per-iteration connection policies.
+    pub client: RefCell<Option<Client>>,
 }
 
 impl VuState {
-    pub fn new(id_in_test: u64, id_in_instance: u64, seed: Option<u64>) -> VuState {
+    pub fn new(id_in_test: u32, id_in_instance: u32, seed: Option<u64>) -> VuState {
         VuState {
             id_in_test,
             id_in_instance,
             iter: Cell::new(0),
             iter_in_scenario: Cell::new(0),
             iter_in_test: Cell::new(0),
-            scenario: RefCell::new(None),
-            rng: RefCell::new(vu_rng(seed, id_in_test)),
-            jar: RefCell::new(CookieJar::default()),
-            groups: RefCell::new(Vec::new()),
+            scenario: Cell::new(None),
+            rng: Stream::new(vu_rng(seed, id_in_test)),
             base_tags: Cell::new(None),
-            client: RefCell::new(None),
+            extras: OnceCell::new(),
+        }
+    }
+
+    /// The scenario this VU runs (none in setup and teardown).
+    pub fn scenario(&self) -> Option<Rc<ScenarioRun>> {
+        let sc = self.scenario.take();
+        self.scenario.set(sc.clone());
+        sc
+    }
+
+    pub fn set_scenario(&self, sc: Rc<ScenarioRun>) {
+        self.scenario.set(Some(sc));
+    }
+
+    /// The jar, groups and own pool, made now if this is their first use.
+    pub fn extras(&self) -> &Extras {
+        self.extras.get_or_init(Box::default)
+    }
+
+    pub fn jar(&self) -> &RefCell<CookieJar> {
+        &self.extras().jar
+    }
+
+    /// Empties the jar, if it was ever used.
+    pub fn clear_jar(&self) {
+        if let Some(x) = self.extras.get() {
+            x.jar.borrow_mut().clear();
+        }
+    }
+
+    /// Drops the VU's own pool, if it has one (its connections close).
+    pub fn drop_own_pool(&self) {
+        if let Some(x) = self.extras.get() {
+            x.client.borrow_mut().take();
         }
     }
 
     /// k6's group tag: "" at the top, "::a::b" inside nested groups.
     pub fn group_path(&self) -> String {
-        self.groups
+        let Some(x) = self.extras.get() else {
+            return String::new();
+        };
+        x.groups
             .borrow()
             .last()
             .map(|g| g.0.clone())
@@ -126,13 +169,16 @@ impl VuState {
 
     /// Enters a group: `path` is the new group path. The cached base tag set goes with it.
     pub fn push_group(&self, path: String) {
-        self.groups.borrow_mut().push((path, Instant::now()));
+        self.extras()
+            .groups
+            .borrow_mut()
+            .push((path, Instant::now()));
         self.base_tags.set(None);
     }
 
     /// Leaves the innermost group: its path and when it was entered.
     pub fn pop_group(&self) -> Option<(String, Instant)> {
-        let left = self.groups.borrow_mut().pop();
+        let left = self.extras.get()?.groups.borrow_mut().pop();
         if left.is_some() {
             self.base_tags.set(None);
         }
@@ -142,7 +188,10 @@ impl VuState {
     /// Back at the top level, as every iteration starts (one cut inside a group left its
     /// path behind).
     pub fn leave_all_groups(&self) {
-        let mut groups = self.groups.borrow_mut();
+        let Some(x) = self.extras.get() else {
+            return;
+        };
+        let mut groups = x.groups.borrow_mut();
         if !groups.is_empty() {
             groups.clear();
             self.base_tags.set(None);
@@ -150,24 +199,22 @@ impl VuState {
     }
 
     pub fn scenario_name(&self) -> String {
-        self.scenario
-            .borrow()
-            .as_ref()
-            .map(|s| s.name.clone())
-            .unwrap_or_default()
+        self.scenario().map(|s| s.name.clone()).unwrap_or_default()
     }
 }
 
 /// A VU's random stream: from the seed and its global number only, so a run repeats
 /// exactly however it is split across workers; otherwise from a per-thread stream the OS
 /// seeded once (a `getrandom` call per VU was a tenth of starting a million VUs).
-pub fn vu_rng(seed: Option<u64>, id_in_test: u64) -> SmallRng {
+pub fn vu_rng(seed: Option<u64>, id_in_test: u32) -> WyRand {
     thread_local! {
-        static SEEDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
+        static SEEDS: Stream = Stream::new(WyRand::from_os_rng());
     }
     match seed {
-        Some(s) => SmallRng::seed_from_u64(s ^ id_in_test.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-        None => SEEDS.with(|r| SmallRng::from_rng(&mut *r.borrow_mut())),
+        Some(s) => {
+            WyRand::seed_from_u64(s ^ u64::from(id_in_test).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        }
+        None => SEEDS.with(|s| s.with(|r| WyRand::seed_from_u64(r.next_u64()))),
     }
 }
 

@@ -9,9 +9,11 @@ use super::stack::Slot;
 use crate::http::Response;
 use mlua::state::RawLua;
 use mlua::{
-    ffi, FromLua, FromLuaMulti, IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value,
+    ffi, FromLua, FromLuaMulti, IntoLuaMulti, LightUserData, Lua, MultiValue, RegistryKey, Table,
+    Value,
 };
 use std::os::raw::c_int;
+use std::ptr;
 
 static YIELD_MARK_BYTE: u8 = 0;
 /// The first value of every intent a VU coroutine yields to its driver, so the driver tells
@@ -45,6 +47,8 @@ unsafe fn check_headroom(state: *mut ffi::lua_State, bytes: usize) -> mlua::Resu
 const OP_SLEEP: i64 = 1;
 const OP_HTTP: i64 = 2;
 const OP_BATCH: i64 = 3;
+/// Not yielded by Lua: what [`resume`] leaves when the coroutine died of an error.
+const OP_RAISED: i64 = 4;
 
 /// `sleep(seconds)`: yields `(YIELD_MARK, OP_SLEEP, seconds)` from C. A Lua wrapper would
 /// stay on the stack of every sleeping VU: one call frame (64 bytes) and a Lua call per
@@ -71,11 +75,68 @@ pub unsafe extern "C-unwind" fn sleep(state: *mut ffi::lua_State) -> c_int {
     ffi::lua_yield(state, 3)
 }
 
+/// Resumes the VU coroutine `co` with `reply` and reads what it yields or returns.
+///
+/// Not mlua's `Thread::resume`: a coroutine that dies of an error is described here, on its
+/// error value, with the traceback of where it died; mlua would give `tostring` of the
+/// value only (a thrown table as "table: 0x...", the abort marker lost). So VU coroutines
+/// run the script's function with no `xpcall` frame under it: 64 bytes less per sleeping
+/// VU, and no message-handler call per iteration.
+///
+/// # Safety
+/// `co` is a coroutine of `lua`'s state, suspended or ready to start, and `describe` holds
+/// the prelude's `describe_error`.
+pub unsafe fn resume(
+    lua: &Lua,
+    co: *mut ffi::lua_State,
+    describe: &RegistryKey,
+    reply: Reply,
+) -> mlua::Result<Intent> {
+    let describe = describe.id();
+    // The closure runs as a protected C function whose stack holds the reply's values;
+    // what it leaves there is read as the intent.
+    lua.exec_raw::<Intent>(reply, |state| {
+        let nargs = ffi::lua_gettop(state);
+        ffi::luaL_checkstack(co, nargs, ptr::null());
+        ffi::lua_xmove(state, co, nargs);
+        let mut nres = 0;
+        match ffi::lua_resume(co, state, nargs, &mut nres) {
+            ffi::LUA_OK | ffi::LUA_YIELD => {
+                ffi::luaL_checkstack(state, nres + 1, ptr::null());
+                ffi::lua_xmove(co, state, nres);
+            }
+            _ => raised(state, co, describe),
+        }
+    })
+}
+
+/// Leaves `(YIELD_MARK, OP_RAISED, what)` for the error on top of the dead coroutine `co`:
+/// what `describe_error` makes of it and, when that is a message, `co`'s traceback after
+/// it (its frames are intact until the coroutine is reset).
+unsafe fn raised(state: *mut ffi::lua_State, co: *mut ffi::lua_State, describe: c_int) {
+    ffi::luaL_checkstack(state, 8, ptr::null());
+    ffi::lua_pushlightuserdata(state, YIELD_MARK.0);
+    ffi::lua_pushinteger(state, OP_RAISED as ffi::lua_Integer);
+    ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, describe as ffi::lua_Integer);
+    ffi::lua_xmove(co, state, 1);
+    // If describing fails (a __tostring that raises), its own error is described instead.
+    if ffi::lua_pcall(state, 1, 1, 0) != ffi::LUA_OK && ffi::lua_type(state, -1) != ffi::LUA_TSTRING
+    {
+        ffi::lua_pop(state, 1);
+        ffi::lua_pushstring(state, c"error object is not a string".as_ptr());
+    }
+    if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
+        let msg = ffi::lua_tostring(state, -1);
+        ffi::luaL_traceback(state, co, msg, 0);
+        ffi::lua_remove(state, -2);
+    }
+}
+
 /// A yield of the VU coroutine, or a resume that ended it.
 pub enum Intent {
-    /// What `xpcall` returned when the coroutine ended: (ok, return value or error). The
-    /// driver checks that the coroutine did end (a script's own yield could look the same).
-    Returned(bool, Value),
+    /// The coroutine died of an error: its description and traceback (a string), or
+    /// `exec.test.abort`'s marker table.
+    Raised(Value),
     /// Seconds as the script gave them.
     Sleep(f64),
     /// A request, or why its arguments are wrong (raised in the script).
@@ -83,8 +144,9 @@ pub enum Intent {
     Batch(Option<Table>),
     /// An opcode this engine does not know.
     Unknown(i64),
-    /// Not the engine's yield: a stray `coroutine.yield()`, or the coroutine returned.
-    Foreign,
+    /// Not the engine's yield: the coroutine returned (this is its first return value), or
+    /// a stray `coroutine.yield()`; the driver tells them apart by the coroutine's status.
+    Foreign(Value),
 }
 
 impl FromLuaMulti for Intent {
@@ -105,16 +167,14 @@ impl FromLuaMulti for Intent {
                 Ok(Value::Nil)
             }
         };
-        if nvals >= 1 && arg(0).kind() == ffi::LUA_TBOOLEAN {
-            return Ok(Intent::Returned(arg(0).boolean(), at(1)?));
-        }
         if nvals < 2 || arg(0).light_userdata() != Some(YIELD_MARK.0) {
-            return Ok(Intent::Foreign);
+            return Ok(Intent::Foreign(at(0)?));
         }
         let Some(op) = arg(1).integer() else {
-            return Ok(Intent::Foreign);
+            return Ok(Intent::Foreign(at(0)?));
         };
         Ok(match op {
+            OP_RAISED => Intent::Raised(at(2)?),
             OP_SLEEP if nvals >= 3 => Intent::Sleep(arg(2).number().unwrap_or(0.0)),
             OP_SLEEP => Intent::Sleep(0.0),
             OP_HTTP if nvals >= 6 => Intent::Http(read_request(arg(2), arg(3), arg(4), arg(5))),
@@ -130,8 +190,8 @@ impl FromLuaMulti for Intent {
 
 /// What the driver resumes a VU coroutine with.
 pub enum Reply {
-    /// The arguments of an iteration's `xpcall`: (function, message handler, data).
-    Start(Value, Value, Value),
+    /// The argument of an iteration's function: setup()'s data.
+    Start(Value),
     /// After a sleep.
     Nothing,
     /// An HTTP response, as `build_response`'s 13 parts.
@@ -145,7 +205,7 @@ pub enum Reply {
 impl IntoLuaMulti for Reply {
     fn into_lua_multi(self, lua: &Lua) -> mlua::Result<MultiValue> {
         Ok(MultiValue::from_vec(match self {
-            Reply::Start(f, handler, data) => vec![f, handler, data],
+            Reply::Start(data) => vec![data],
             Reply::Nothing => Vec::new(),
             Reply::Response(r) => to_lua_parts(lua, *r)?,
             Reply::Value(v) => vec![v],
@@ -164,11 +224,9 @@ impl IntoLuaMulti for Reply {
             ffi::lua_pushlstring(state, b.as_ptr() as *const _, b.len());
         };
         Ok(match self {
-            Reply::Start(f, handler, data) => {
-                lua.push_value(&f)?;
-                lua.push_value(&handler)?;
+            Reply::Start(data) => {
                 lua.push_value(&data)?;
-                3
+                1
             }
             Reply::Nothing => 0,
             Reply::Value(v) => {

@@ -8,6 +8,7 @@ pub mod hooks;
 mod intent;
 mod modules;
 mod preempt;
+mod rng;
 mod stack;
 mod tag_cache;
 pub mod vu;
@@ -71,9 +72,9 @@ impl Script {
         lua.gc_set_mode(GcMode::Incremental(GcIncParams::default().pause(GC_PAUSE)));
         let stamp = cfg.stamp_samples;
         let ctx = Rc::new(WorkerCtx {
-            init_rng: RefCell::new(match cfg.seed {
-                Some(s) => rand::rngs::SmallRng::seed_from_u64(s),
-                None => rand::rngs::SmallRng::from_os_rng(),
+            init_rng: rng::Stream::new(match cfg.seed {
+                Some(s) => rng::WyRand::seed_from_u64(s),
+                None => rng::WyRand::from_os_rng(),
             }),
             cfg,
             buffer: RefCell::new(Buffer::new(tx, interner, stamp)),

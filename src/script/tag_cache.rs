@@ -19,7 +19,7 @@ pub fn base_pairs(vu: Option<&VuState>) -> Vec<(String, String)> {
         ("group".to_string(), vu.group_path()),
         ("scenario".to_string(), vu.scenario_name()),
     ];
-    if let Some(sc) = vu.scenario.borrow().as_ref() {
+    if let Some(sc) = vu.scenario() {
         pairs.extend(sc.tags.iter().cloned());
     }
     pairs

@@ -719,3 +719,63 @@ end"#,
         h.global("bad_tags")
     );
 }
+
+/// A VU coroutine runs the script's function with no `xpcall` under it: when it dies of an
+/// error, the driver describes the error value itself and adds the dead coroutine's
+/// traceback. A message keeps its file:line, a thrown table reads as its JSON, nil as what
+/// happened, an object as its `__tostring` (and a `__tostring` that raises as its own
+/// error); every description names the script's frames.
+#[test]
+fn a_dead_coroutines_error_is_described_with_its_traceback() {
+    let h = Harness::load(
+        r#"
+kind = 0
+local function inner(k)
+  if k == 1 then error("boom") end
+  if k == 2 then error({ code = 5 }) end
+  if k == 3 then error() end
+  if k == 4 then error(setmetatable({}, { __tostring = function() return "custom" end })) end
+  if k == 5 then local t = nil; return t.x end
+  if k == 6 then error(setmetatable({}, { __tostring = function() error("nested") end })) end
+  return "fine"
+end
+function setup() kind = kind + 1; local r = inner(kind); return r end
+function default() end"#,
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let local = tokio::task::LocalSet::new();
+    let setup = || {
+        let call = h.script.call_hook(
+            super::hooks::Hook::Setup,
+            None,
+            std::time::Duration::from_secs(5),
+        );
+        local.block_on(&rt, call).expect("setup is defined")
+    };
+    for (first_line, raised_at) in [
+        ("setup() failed: t.lua:4: boom", "t.lua:4: in "),
+        (r#"setup() failed: error: {"code":5}"#, "t.lua:5: in "),
+        (
+            "setup() failed: error() was called without a message",
+            "t.lua:6: in ",
+        ),
+        ("setup() failed: custom", "t.lua:7: in "),
+        (
+            "setup() failed: t.lua:8: attempt to index a nil value (local 't')",
+            "t.lua:8: in ",
+        ),
+        ("setup() failed: t.lua:9: nested", "t.lua:9: in "),
+    ] {
+        let err = setup().expect_err("setup raised").to_string();
+        let err = err.replace(&format!("{}/", h._dir.path().display()), "");
+        let (first, rest) = err.split_once('\n').unwrap_or((&err, ""));
+        assert_eq!(first, first_line, "{err}");
+        assert!(rest.contains(raised_at), "{err}");
+        assert!(rest.contains("t.lua:12: in function 'setup'"), "{err}");
+    }
+    assert_eq!(setup().unwrap(), serde_json::json!("fine"));
+}

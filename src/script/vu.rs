@@ -3,7 +3,7 @@
 
 use super::context::{VuState, WorkerCtx};
 use super::errors::error_text;
-use super::intent::{Intent, Reply};
+use super::intent::{self, Intent, Reply};
 use super::modules::http::request::{read_request, Prepared};
 use super::modules::http::{client_for, failures, metrics, response};
 use super::preempt;
@@ -12,7 +12,7 @@ use super::tag_cache;
 use crate::exec::{Input, Next, Outcome, ScenarioRun, SleepQueue, Vu, VuFactory};
 use crate::http::{Response, ResponseType};
 use mlua::thread::ThreadStatus;
-use mlua::{Function, Lua, Table, Thread, Value};
+use mlua::{Function, Lua, RegistryKey, Table, Thread, Value};
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,12 +30,14 @@ pub struct Shared {
     pub data: Value,
 }
 
-/// What every VU coroutine runs: the prelude's `xpcall` and its message handler. The driver
-/// starts each iteration as `xpcall(fn, on_error, data)` on the VU's one coroutine.
+/// The prelude's `describe_error`, which the driver calls on the error of a VU coroutine
+/// that died (see `intent::resume`). The coroutine runs the iteration's function itself.
 #[derive(Clone)]
 pub struct VuBody {
-    pub xpcall: Function,
-    pub on_error: Function,
+    pub describe: Rc<RegistryKey>,
+    /// What a new coroutine is created with (any function: each iteration resets it to its
+    /// own).
+    pub placeholder: Function,
 }
 
 /// A VU: its coroutine and its state.
@@ -44,20 +46,41 @@ pub struct LuaVu {
     thread: Thread,
     state: Rc<VuState>,
     /// When the current iteration started (for `iteration_duration`).
-    started: Cell<Option<Instant>>,
-    /// When the current sleep is due (for `vu_sleep_lag`).
-    sleep_due: Cell<Option<tokio::time::Instant>>,
+    started: Mark,
+}
+
+/// An optional instant in 8 bytes: nanoseconds after the run started, plus one (0: none).
+/// As an `Option<Instant>` it took 16.
+struct Mark(Cell<u64>);
+
+impl Mark {
+    fn none() -> Mark {
+        Mark(Cell::new(0))
+    }
+
+    fn set(&self, base: Instant, at: Instant) {
+        let after = at.saturating_duration_since(base).as_nanos();
+        self.0.set(u64::try_from(after).unwrap_or(u64::MAX - 1) + 1);
+    }
+
+    fn take(&self, base: Instant) -> Option<Instant> {
+        match self.0.replace(0) {
+            0 => None,
+            n => Some(base + Duration::from_nanos(n - 1)),
+        }
+    }
 }
 
 impl LuaVu {
     pub fn new(shared: Rc<Shared>, state: Rc<VuState>) -> mlua::Result<LuaVu> {
-        let thread = shared.lua.create_thread(shared.vu_main.xpcall.clone())?;
+        let thread = shared
+            .lua
+            .create_thread(shared.vu_main.placeholder.clone())?;
         Ok(LuaVu {
             shared,
             thread,
             state,
-            started: Cell::new(None),
-            sleep_due: Cell::new(None),
+            started: Mark::none(),
         })
     }
 
@@ -69,7 +92,7 @@ impl LuaVu {
                 Flow::Done(result) => return call_result(result),
                 Flow::Sleep(due) => {
                     self.shared.ctx.sleeps.sleep_until(due).await;
-                    self.settle(self.woke())
+                    self.settle(self.woke(due))
                 }
                 Flow::Wait(reply) => {
                     let reply = reply.await;
@@ -85,17 +108,15 @@ impl LuaVu {
 
     /// Its sleep is over: records how late (the generator's own lag: a busy worker wakes
     /// its VUs late, and a threshold on vu_sleep_lag fails the run for it), then goes on.
-    fn woke(&self) -> Result<Step, String> {
-        if let Some(due) = self.sleep_due.take() {
-            let late = tokio::time::Instant::now().saturating_duration_since(due);
-            let ctx = &self.shared.ctx;
-            let tags = tag_cache::base(ctx, &self.state);
-            ctx.buffer.borrow_mut().add(
-                ctx.cfg.builtins.vu_sleep_lag,
-                tags,
-                late.as_secs_f64() * 1000.0,
-            );
-        }
+    fn woke(&self, due: tokio::time::Instant) -> Result<Step, String> {
+        let late = tokio::time::Instant::now().saturating_duration_since(due);
+        let ctx = &self.shared.ctx;
+        let tags = tag_cache::base(ctx, &self.state);
+        ctx.buffer.borrow_mut().add(
+            ctx.cfg.builtins.vu_sleep_lag,
+            tags,
+            late.as_secs_f64() * 1000.0,
+        );
         self.resume(Reply::Nothing)
     }
 
@@ -107,7 +128,6 @@ impl LuaVu {
                 Ok(Step::Done(ok, value)) => return Flow::Done(Ok((ok, value))),
                 Ok(Step::Sleep(secs)) if secs > 0.0 && secs.is_finite() => {
                     let due = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-                    self.sleep_due.set(Some(due));
                     return Flow::Sleep(due);
                 }
                 // A zero or invalid time only lets others run.
@@ -118,29 +138,26 @@ impl LuaVu {
         }
     }
 
-    /// Starts `xpcall(f, on_error, data)` on the VU's coroutine. The same coroutine serves
-    /// every iteration: after a return it only needs its stack cleared; one interrupted
-    /// mid-way (its task dropped at a deadline) is closed first.
+    /// Starts `f(data)` on the VU's coroutine. The same coroutine serves every iteration:
+    /// after a return it only needs its stack cleared; one interrupted mid-way (its task
+    /// dropped at a deadline) or dead of an error is closed first.
     fn start(&self, f: Function, data: Value) -> Result<Step, String> {
-        let body = &self.shared.vu_main;
-        self.thread
-            .reset(body.xpcall.clone())
-            .map_err(|e| e.to_string())?;
-        let on_error = Value::Function(body.on_error.clone());
-        self.resume(Reply::Start(Value::Function(f), on_error, data))
+        if self.thread.status() == ThreadStatus::Error {
+            // Closing a coroutine that died gives its error back (Lua's lua_closethread),
+            // which was reported already; the coroutine is reset all the same.
+            let _ = self.thread.reset(f.clone());
+        }
+        self.thread.reset(f).map_err(|e| e.to_string())?;
+        self.resume(Reply::Start(data))
     }
 
     /// What an iteration does before its coroutine runs: scenario counters, a fresh cookie
     /// jar and group path, the per-iteration pool dropped.
     fn begin_iteration(&self, sc: &Rc<ScenarioRun>) {
         let st = &self.state;
-        let same = st
-            .scenario
-            .borrow()
-            .as_ref()
-            .is_some_and(|s| s.index == sc.index);
+        let same = st.scenario().is_some_and(|s| s.index == sc.index);
         if !same {
-            *st.scenario.borrow_mut() = Some(sc.clone());
+            st.set_scenario(sc.clone());
             st.iter_in_scenario.set(0);
             st.base_tags.set(None);
         }
@@ -150,11 +167,11 @@ impl LuaVu {
         );
         let http = &self.shared.ctx.http().settings;
         if !http.no_cookies_reset {
-            st.jar.borrow_mut().clear();
+            st.clear_jar();
         }
         if http.policy == crate::http::ConnectionPolicy::PerIteration {
             // Dropping the pool closes its connections: the next iteration dials anew.
-            st.client.borrow_mut().take();
+            st.drop_own_pool();
         }
         st.leave_all_groups();
         // Now, not at the first sample: a VU's first wake from sleep is then no dearer than
@@ -235,15 +252,17 @@ impl Vu for LuaVu {
                 self.begin_iteration(sc);
                 let f = self.shared.exec_fns[sc.index].clone();
                 let data = self.shared.data.clone();
-                self.started.set(Some(Instant::now()));
+                self.started
+                    .set(self.shared.ctx.cfg.started, Instant::now());
                 self.start(f, data)
             }
-            Input::Woke => self.woke(),
+            Input::Woke(due) => self.woke(due),
             Input::Reply(reply) => self.resume(reply),
         };
         match self.settle(step) {
             Flow::Done(result) => {
-                let started = self.started.take().unwrap_or_else(Instant::now);
+                let base = self.shared.ctx.cfg.started;
+                let started = self.started.take(base).unwrap_or_else(Instant::now);
                 Next::Done(self.end_iteration(call_result(result), started))
             }
             Flow::Sleep(due) => Next::Sleep(due),
@@ -312,20 +331,22 @@ fn resume(
 ) -> Result<Step, String> {
     *sh.ctx.current.borrow_mut() = Some(st.clone());
     sh.ctx.preempt.enter(thread.state());
-    let r = thread.resume::<Intent>(reply);
+    // SAFETY: the VU's own coroutine, not running (the driver resumes it from outside Lua).
+    let r = unsafe { intent::resume(&sh.lua, thread.state(), &sh.vu_main.describe, reply) };
     let hooked = sh.ctx.preempt.leave();
     *sh.ctx.current.borrow_mut() = None;
     if hooked {
         // The watchdog made it yield: let the runtime run, then go on where it was.
-        if matches!(r, Ok(Intent::Foreign)) && thread.status() == ThreadStatus::Resumable {
+        if matches!(r, Ok(Intent::Foreign(_))) && thread.status() == ThreadStatus::Resumable {
             return Ok(Step::Wait(Box::pin(let_others_run())));
         }
         preempt::unhook(thread.state());
     }
     Ok(match r.map_err(|e| error_text(&e))? {
-        Intent::Returned(ok, value) if thread.status() == ThreadStatus::Finished => {
-            Step::Done(ok, value)
+        Intent::Foreign(value) if thread.status() == ThreadStatus::Finished => {
+            Step::Done(true, value)
         }
+        Intent::Raised(error) => Step::Done(false, error),
         Intent::Sleep(secs) => Step::Sleep(secs / sh.ctx.cfg.time_scale),
         Intent::Http(Ok(p)) => {
             Step::Wait(Box::pin(request(sh.clone(), st.clone(), p, |r| match r {
@@ -345,10 +366,7 @@ fn resume(
         }
         Intent::Batch(None) => Step::Fail("http.batch: expected a list of requests".into()),
         Intent::Unknown(op) => return Err(format!("unknown engine operation {op}")),
-        Intent::Foreign if thread.status() == ThreadStatus::Finished => {
-            return Err("the VU coroutine ended unexpectedly".into())
-        }
-        Intent::Foreign | Intent::Returned(..) => {
+        Intent::Foreign(_) => {
             return Err(
                 "coroutine.yield() was called outside of a coroutine the script created".into(),
             )
@@ -376,7 +394,7 @@ fn request<R: 'static>(
         p.spec.max_redirects = max;
     }
     async move {
-        let mut hops = client_for(&sh.ctx, &st).send(&p.spec, &st.jar).await;
+        let mut hops = client_for(&sh.ctx, &st).send(&p.spec, st.jar()).await;
         for hop in &hops {
             metrics::record(&sh.ctx, &st, hop, &p.user_tags, p.expected.as_ref());
         }
@@ -458,7 +476,8 @@ impl VuFactory for LuaFactory {
             .gauges
             .max
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let state = Rc::new(VuState::new(id_in_test, id_in_test, ctx.cfg.seed));
+        let id = u32::try_from(id_in_test).map_err(|_| format!("VU {id_in_test}: too many VUs"))?;
+        let state = Rc::new(VuState::new(id, id, ctx.cfg.seed));
         LuaVu::new(self.shared.clone(), state)
             .map_err(|e| format!("cannot create VU {id_in_test}: {e}"))
     }

@@ -73,12 +73,10 @@ impl Executor for ConstantVus {
         let local = env.segment.scale(self.vus) as usize;
         let owned = env.segment.owned_ids(self.vus);
         let end = Instant::now() + self.duration;
-        let mut tasks = VuSet::default();
+        let mut tasks = VuSet::new(sc.clone(), env.run.clone());
         for i in 0..local {
             let vu = env.vu(&sc, &owned, i)?;
-            VuTask::spawn(&mut tasks, vu, sc.clone(), env.run.clone(), move || {
-                Instant::now() < end
-            });
+            VuTask::spawn(&mut tasks, vu, move || Instant::now() < end);
             pace_start(i).await;
         }
         finish(tasks, end + env.graceful_stop, env.graceful_stop, &env.run).await;

@@ -81,13 +81,13 @@ impl Executor for PerVuIterations {
         let local = env.segment.scale(self.vus) as usize;
         let owned = env.segment.owned_ids(self.vus);
         let end = Instant::now() + self.max_duration;
-        let mut tasks = VuSet::default();
+        let mut tasks = VuSet::new(sc.clone(), env.run.clone());
         let mut counters = Vec::with_capacity(local);
         for i in 0..local {
             let vu = env.vu(&sc, &owned, i)?;
             let left = Rc::new(Cell::new(self.iterations));
             counters.push(left.clone());
-            VuTask::spawn(&mut tasks, vu, sc.clone(), env.run.clone(), move || {
+            VuTask::spawn(&mut tasks, vu, move || {
                 let n = left.get();
                 if n == 0 || Instant::now() >= end {
                     return false;

@@ -138,7 +138,7 @@ async fn drive<F: VuFactory>(
     let start = Instant::now();
     let end = start + total;
     let mut slots: Vec<Slot<F::V>> = Vec::new();
-    let mut tasks = VuSet::default();
+    let mut tasks = VuSet::new(sc.clone(), env.run.clone());
     loop {
         let now = Instant::now();
         if now >= end || env.run.stop_level() != crate::exec::Stop::Running {
@@ -154,14 +154,14 @@ async fn drive<F: VuFactory>(
                 task: None,
                 unwanted_since: None,
             };
-            activate(&mut slot, &mut tasks, &sc, &env, end);
+            activate(&mut slot, &mut tasks, end);
             slots.push(slot);
             pace_start(new).await;
             new += 1;
         }
         for (i, slot) in slots.iter_mut().enumerate() {
             if i < local_target {
-                activate(slot, &mut tasks, &sc, &env, end);
+                activate(slot, &mut tasks, end);
             } else if slot.wanted.get() {
                 slot.wanted.set(false);
                 slot.unwanted_since = Some(now);
@@ -180,26 +180,16 @@ async fn drive<F: VuFactory>(
     Ok(())
 }
 
-fn activate<V: Vu + 'static, F: VuFactory<V = V>>(
-    slot: &mut Slot<V>,
-    tasks: &mut VuSet,
-    sc: &Rc<ScenarioRun>,
-    env: &ExecEnv<'_, F>,
-    end: Instant,
-) {
+fn activate<V: Vu + 'static>(slot: &mut Slot<V>, tasks: &mut VuSet, end: Instant) {
     slot.wanted.set(true);
     slot.unwanted_since = None;
     if slot.task.as_ref().is_some_and(VuTask::is_running) {
         return; // still finishing its last iteration: it simply goes on
     }
     let wanted = slot.wanted.clone();
-    slot.task = Some(VuTask::spawn(
-        tasks,
-        slot.vu.clone(),
-        sc.clone(),
-        env.run.clone(),
-        move || wanted.get() && Instant::now() < end,
-    ));
+    slot.task = Some(VuTask::spawn(tasks, slot.vu.clone(), move || {
+        wanted.get() && Instant::now() < end
+    }));
 }
 
 #[cfg(test)]

@@ -90,11 +90,11 @@ impl Executor for SharedIterations {
             &owned,
         )));
         let end = Instant::now() + self.max_duration;
-        let mut tasks = VuSet::default();
+        let mut tasks = VuSet::new(sc.clone(), env.run.clone());
         for i in 0..local {
             let vu = env.vu(&sc, &owned, i)?;
             let left = left.clone();
-            VuTask::spawn(&mut tasks, vu, sc.clone(), env.run.clone(), move || {
+            VuTask::spawn(&mut tasks, vu, move || {
                 let n = left.get();
                 if n == 0 || Instant::now() >= end {
                     return false;

@@ -19,7 +19,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
                 return Ok(None);
             };
             Ok(match &*key.as_bytes() {
-                b"__VU" => Some(c.vu().map_or(0, |v| v.id_in_test)),
+                b"__VU" => Some(c.vu().map_or(0, |v| u64::from(v.id_in_test))),
                 b"__ITER" => Some(c.vu().map_or(0, |v| v.iter.get())),
                 _ => None,
             })
@@ -30,7 +30,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         "scenario_env",
         lua.create_function(move |_, key: mlua::LuaString| {
             let Some(vu) = c.vu() else { return Ok(None) };
-            let sc = vu.scenario.borrow();
+            let sc = vu.scenario();
             let key = key.to_string_lossy();
             Ok(sc.as_ref().and_then(|s| {
                 s.env
@@ -45,7 +45,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         "scenario_env_all",
         lua.create_function(move |lua, ()| {
             let Some(vu) = c.vu() else { return Ok(None) };
-            let sc = vu.scenario.borrow();
+            let sc = vu.scenario();
             let Some(sc) = sc.as_ref() else {
                 return Ok(None);
             };
@@ -79,7 +79,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
             let Some(vu) = c.vu() else {
                 return Ok(Value::Nil);
             };
-            let sc = vu.scenario.borrow();
+            let sc = vu.scenario();
             let Some(sc) = sc.as_ref() else {
                 return Ok(Value::Nil);
             };

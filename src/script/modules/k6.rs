@@ -66,7 +66,9 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         "random_seed",
         lua.create_function(move |_, seed: Option<f64>| {
             let s = seed.map(|s| s as u64).unwrap_or_else(rand::random);
-            with_rng(&c, |rng| *rng = rand::rngs::SmallRng::seed_from_u64(s));
+            with_rng(&c, |rng| {
+                *rng = crate::script::rng::WyRand::seed_from_u64(s)
+            });
             Ok(())
         })?,
     )?;

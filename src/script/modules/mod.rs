@@ -39,8 +39,12 @@ pub fn native(
     let native = lua.create_table()?;
     native.set(
         "set_vu_main",
-        lua.create_function(move |_, (xpcall, on_error): (Function, Function)| {
-            *vu_main.borrow_mut() = Some(VuBody { xpcall, on_error });
+        lua.create_function(move |lua, describe: Function| {
+            let key = Rc::new(lua.create_registry_value(describe.clone())?);
+            *vu_main.borrow_mut() = Some(VuBody {
+                describe: key,
+                placeholder: describe,
+            });
             Ok(())
         })?,
     )?;
@@ -57,9 +61,9 @@ pub fn native(
 }
 
 /// Runs `f` on the random stream of the running VU, or of init code outside any VU.
-fn with_rng<R>(ctx: &WorkerCtx, f: impl FnOnce(&mut rand::rngs::SmallRng) -> R) -> R {
+fn with_rng<R>(ctx: &WorkerCtx, f: impl FnOnce(&mut super::rng::WyRand) -> R) -> R {
     match ctx.vu() {
-        Some(vu) => f(&mut vu.rng.borrow_mut()),
-        None => f(&mut ctx.init_rng.borrow_mut()),
+        Some(vu) => vu.rng.with(f),
+        None => ctx.init_rng.with(f),
     }
 }

@@ -25,7 +25,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
             let (host, path, secure) =
                 host_path(&url).ok_or_else(|| lua_err(lua, format!("invalid URL {url:?}")))?;
             let out = lua.create_table()?;
-            for (k, v) in vu.jar.borrow().matching(&host, &path, secure) {
+            for (k, v) in vu.jar().borrow().matching(&host, &path, secure) {
                 let list = lua.create_table()?;
                 list.push(v)?;
                 out.set(k, list)?;
@@ -42,7 +42,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
             })?;
             let (host, _, _) =
                 host_path(&url).ok_or_else(|| lua_err(lua, format!("invalid URL {url:?}")))?;
-            vu.jar.borrow_mut().set(&host, &name, &value);
+            vu.jar().borrow_mut().set(&host, &name, &value);
             Ok(())
         })?,
     )?;
@@ -51,7 +51,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         "jar_clear",
         lua.create_function(move |_, _url: Option<String>| {
             if let Some(vu) = c.vu() {
-                vu.jar.borrow_mut().clear();
+                vu.jar().borrow_mut().clear();
             }
             Ok(())
         })?,

@@ -43,18 +43,16 @@ pub fn client_for<'a>(ctx: &'a WorkerCtx, vu: &VuState) -> Cow<'a, Client> {
     let http = ctx.http();
     match http.settings.policy {
         ConnectionPolicy::PerVu | ConnectionPolicy::PerIteration => Cow::Owned(
-            vu.client
+            vu.extras()
+                .client
                 .borrow_mut()
                 .get_or_insert_with(|| {
                     // The worker's client was built from the same settings, so this cannot
                     // fail where that one did not.
-                    Box::new(
-                        http.settings
-                            .vu_client()
-                            .unwrap_or_else(|_| http.client.clone()),
-                    )
+                    http.settings
+                        .vu_client()
+                        .unwrap_or_else(|_| http.client.clone())
                 })
-                .as_ref()
                 .clone(),
         ),
         ConnectionPolicy::Shared | ConnectionPolicy::NoReuse => Cow::Borrowed(&http.client),
