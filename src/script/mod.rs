@@ -166,7 +166,12 @@ impl Script {
                 ctx: self.ctx.clone(),
                 vu_main: self.vu_main.clone(),
                 exec_fns,
-                data: self.value_from_json(data)?,
+                data_slot: Some(
+                    self.lua
+                        .create_registry_value(self.value_from_json(data)?)
+                        .map_err(|e| Error::generic(format!("setup data: {e}")))?,
+                ),
+                data: Value::Nil,
             }),
             scenario_tags: Default::default(),
         })
@@ -226,6 +231,7 @@ impl Script {
             vu_main: self.vu_main.clone(),
             exec_fns: Vec::new(),
             data,
+            data_slot: None,
         });
         let state = Rc::new(VuState::new(0, 0, self.ctx.cfg.seed));
         LuaVu::new(shared, state).map_err(|e| Error::generic(e.to_string()))

@@ -28,6 +28,10 @@ pub struct Shared {
     pub exec_fns: Vec<Function>,
     /// setup()'s return value, one copy per worker.
     pub data: Value,
+    /// The same in the registry, for VU iterations: they are resumed without mlua
+    /// (`intent::resume_direct`), which drops return values. None for setup, teardown and
+    /// handleSummary, whose return values matter.
+    pub data_slot: Option<RegistryKey>,
 }
 
 /// The prelude's `describe_error`, which the driver calls on the error of a VU coroutine
@@ -86,7 +90,7 @@ impl LuaVu {
 
     /// Runs `f(data)` once on this VU (setup and teardown use it too), waiting in place.
     pub async fn call(&self, f: Function, data: Value) -> Result<Value, CallError> {
-        let mut flow = self.settle(self.start(f, data));
+        let mut flow = self.settle(self.start(f, Reply::Start(data)));
         loop {
             flow = match flow {
                 Flow::Done(result) => return call_result(result),
@@ -141,14 +145,14 @@ impl LuaVu {
     /// Starts `f(data)` on the VU's coroutine. The same coroutine serves every iteration:
     /// after a return it only needs its stack cleared; one interrupted mid-way (its task
     /// dropped at a deadline) or dead of an error is closed first.
-    fn start(&self, f: Function, data: Value) -> Result<Step, String> {
+    fn start(&self, f: Function, data: Reply) -> Result<Step, String> {
         if self.thread.status() == ThreadStatus::Error {
             // Closing a coroutine that died gives its error back (Lua's lua_closethread),
             // which was reported already; the coroutine is reset all the same.
             let _ = self.thread.reset(f.clone());
         }
         self.thread.reset(f).map_err(|e| e.to_string())?;
-        self.resume(Reply::Start(data))
+        self.resume(data)
     }
 
     /// What an iteration does before its coroutine runs: scenario counters, a fresh cookie
@@ -251,7 +255,10 @@ impl Vu for LuaVu {
             Input::Start(sc) => {
                 self.begin_iteration(sc);
                 let f = self.shared.exec_fns[sc.index].clone();
-                let data = self.shared.data.clone();
+                let data = match &self.shared.data_slot {
+                    Some(slot) => Reply::Registered(slot.id()),
+                    None => Reply::Start(self.shared.data.clone()),
+                };
                 self.started
                     .set(self.shared.ctx.cfg.started, Instant::now());
                 self.start(f, data)
@@ -332,7 +339,13 @@ fn resume(
     *sh.ctx.current.borrow_mut() = Some(st.clone());
     sh.ctx.preempt.enter(thread.state());
     // SAFETY: the VU's own coroutine, not running (the driver resumes it from outside Lua).
-    let r = unsafe { intent::resume(&sh.lua, thread.state(), &sh.vu_main.describe, reply) };
+    let r = unsafe {
+        let (co, describe) = (thread.state(), &sh.vu_main.describe);
+        match sh.data_slot {
+            Some(_) => intent::resume_direct(&sh.lua, co, describe, reply),
+            None => intent::resume(&sh.lua, co, describe, reply),
+        }
+    };
     let hooked = sh.ctx.preempt.leave();
     *sh.ctx.current.borrow_mut() = None;
     if hooked {
