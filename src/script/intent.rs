@@ -135,35 +135,17 @@ pub unsafe fn resume_direct(
             ffi::lua_settop(co, 0);
             Ok(Intent::Foreign(Value::Nil))
         }
-        ffi::LUA_YIELD => {
-            let at = |i: c_int| Slot::new(co, -nres + i);
-            let intent = if nres < 2 || at(0).light_userdata() != Some(YIELD_MARK.0) {
-                Intent::Foreign(Value::Nil)
-            } else {
-                match at(1).integer() {
-                    Some(OP_SLEEP) => Intent::Sleep(if nres >= 3 {
-                        at(2).number().unwrap_or(0.0)
-                    } else {
-                        0.0
-                    }),
-                    Some(OP_HTTP) if nres >= 6 => {
-                        Intent::Http(read_request(at(2), at(3), at(4), at(5)))
-                    }
-                    Some(OP_HTTP) => Intent::Http(Err("http request: missing arguments".into())),
-                    // A batch's list is a Lua value: read through mlua.
-                    Some(OP_BATCH) => {
-                        return lua.exec_raw::<Intent>((), |state| {
-                            ffi::luaL_checkstack(state, nres + 1, ptr::null());
-                            ffi::lua_xmove(co, state, nres);
-                        })
-                    }
-                    Some(op) => Intent::Unknown(op),
-                    None => Intent::Foreign(Value::Nil),
-                }
-            };
-            ffi::lua_pop(co, nres);
-            Ok(intent)
-        }
+        ffi::LUA_YIELD => match read_plain(nres, |i| Slot::new(co, -nres + i)) {
+            Some(intent) => {
+                ffi::lua_pop(co, nres);
+                Ok(intent)
+            }
+            // A batch's list (or a stray yield's values): read through mlua.
+            None => lua.exec_raw::<Intent>((), |state| {
+                ffi::luaL_checkstack(state, nres + 1, ptr::null());
+                ffi::lua_xmove(co, state, nres);
+            }),
+        },
         _ => lua.exec_raw::<Intent>((), |state| raised(state, co, describe.id())),
     }
 }
@@ -225,25 +207,39 @@ impl FromLuaMulti for Intent {
                 Ok(Value::Nil)
             }
         };
-        if nvals < 2 || arg(0).light_userdata() != Some(YIELD_MARK.0) {
-            return Ok(Intent::Foreign(at(0)?));
+        if let Some(intent) = read_plain(nvals, arg) {
+            return Ok(intent);
         }
-        let Some(op) = arg(1).integer() else {
-            return Ok(Intent::Foreign(at(0)?));
-        };
-        Ok(match op {
-            OP_RAISED => Intent::Raised(at(2)?),
-            OP_SLEEP if nvals >= 3 => Intent::Sleep(arg(2).number().unwrap_or(0.0)),
-            OP_SLEEP => Intent::Sleep(0.0),
-            OP_HTTP if nvals >= 6 => Intent::Http(read_request(arg(2), arg(3), arg(4), arg(5))),
-            OP_HTTP => Intent::Http(Err("http request: missing arguments".into())),
-            OP_BATCH => match at(2)? {
+        Ok(match opcode(nvals, arg) {
+            Some(OP_RAISED) => Intent::Raised(at(2)?),
+            Some(OP_BATCH) => match at(2)? {
                 Value::Table(t) => Intent::Batch(Some(t)),
                 _ => Intent::Batch(None),
             },
-            other => Intent::Unknown(other),
+            _ => Intent::Foreign(at(0)?),
         })
     }
+}
+
+/// The opcode of an engine intent (`YIELD_MARK, op, ...`), if that is what the values are.
+fn opcode(nvals: c_int, arg: impl Fn(c_int) -> Slot) -> Option<i64> {
+    if nvals < 2 || arg(0).light_userdata() != Some(YIELD_MARK.0) {
+        return None;
+    }
+    arg(1).integer()
+}
+
+/// The intents read without mlua (a sleep, a request, an unknown opcode); `None` for those
+/// that carry Lua values (a batch's list, an error) and for what is not an engine intent.
+fn read_plain(nvals: c_int, arg: impl Fn(c_int) -> Slot) -> Option<Intent> {
+    Some(match opcode(nvals, &arg)? {
+        OP_SLEEP if nvals >= 3 => Intent::Sleep(arg(2).number().unwrap_or(0.0)),
+        OP_SLEEP => Intent::Sleep(0.0),
+        OP_HTTP if nvals >= 6 => Intent::Http(read_request(arg(2), arg(3), arg(4), arg(5))),
+        OP_HTTP => Intent::Http(Err("http request: missing arguments".into())),
+        OP_BATCH | OP_RAISED => return None,
+        other => Intent::Unknown(other),
+    })
 }
 
 /// What the driver resumes a VU coroutine with.
