@@ -102,8 +102,9 @@ pub struct Extras {
     pub jar: RefCell<CookieJar>,
     /// Open groups: (path, started).
     groups: RefCell<Vec<(String, Instant)>>,
-    /// The VU's own pool under the per-VU and per-iteration connection policies.
-    pub client: RefCell<Option<Client>>,
+    /// The VU's own pool under the per-VU and per-iteration connection policies (boxed:
+    /// every VU that sends makes its extras, for the jar; few runs use their own pools).
+    pub client: RefCell<Option<Box<Client>>>,
 }
 
 impl VuState {

@@ -49,10 +49,13 @@ pub fn client_for<'a>(ctx: &'a WorkerCtx, vu: &VuState) -> Cow<'a, Client> {
                 .get_or_insert_with(|| {
                     // The worker's client was built from the same settings, so this cannot
                     // fail where that one did not.
-                    http.settings
-                        .vu_client()
-                        .unwrap_or_else(|_| http.client.clone())
+                    Box::new(
+                        http.settings
+                            .vu_client()
+                            .unwrap_or_else(|_| http.client.clone()),
+                    )
                 })
+                .as_ref()
                 .clone(),
         ),
         ConnectionPolicy::Shared | ConnectionPolicy::NoReuse => Cow::Borrowed(&http.client),
