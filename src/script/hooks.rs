@@ -60,7 +60,7 @@ impl Script {
             Some(d) => self.value_from_json(d)?,
             None => mlua::Value::Nil,
         };
-        let vu = self.lifecycle_vu(mlua::Value::Nil)?;
+        let vu = self.lifecycle_vu()?;
         match tokio::time::timeout(timeout, vu.call(f, arg)).await {
             Err(_) => Err(Error::new(
                 hook.timeout_code(),

@@ -171,7 +171,6 @@ impl Script {
                         .create_registry_value(self.value_from_json(data)?)
                         .map_err(|e| Error::generic(format!("setup data: {e}")))?,
                 ),
-                data: Value::Nil,
             }),
             scenario_tags: Default::default(),
         })
@@ -224,13 +223,12 @@ impl Script {
     }
 
     /// A VU outside any scenario (`__VU` = 0), for setup(), teardown() and handleSummary().
-    fn lifecycle_vu(&self, data: Value) -> Result<LuaVu> {
+    fn lifecycle_vu(&self) -> Result<LuaVu> {
         let shared = Rc::new(Shared {
             lua: self.lua.clone(),
             ctx: self.ctx.clone(),
             vu_main: self.vu_main.clone(),
             exec_fns: Vec::new(),
-            data,
             data_slot: None,
         });
         let state = Rc::new(VuState::new(0, 0, self.ctx.cfg.seed));

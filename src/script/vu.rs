@@ -26,11 +26,10 @@ pub struct Shared {
     pub vu_main: VuBody,
     /// The exec function of each scenario, by scenario index.
     pub exec_fns: Vec<Function>,
-    /// setup()'s return value, one copy per worker.
-    pub data: Value,
-    /// The same in the registry, for VU iterations: they are resumed without mlua
-    /// (`intent::resume_direct`), which drops return values. None for setup, teardown and
-    /// handleSummary, whose return values matter.
+    /// setup()'s return value in the registry, one copy per worker: the argument of every
+    /// iteration. VUs that have it are resumed without mlua (`intent::resume_direct`, which
+    /// drops return values); the VU of setup, teardown and handleSummary has none (their
+    /// return values matter, and each call gets its own argument).
     pub data_slot: Option<RegistryKey>,
 }
 
@@ -257,7 +256,7 @@ impl Vu for LuaVu {
                 let f = self.shared.exec_fns[sc.index].clone();
                 let data = match &self.shared.data_slot {
                     Some(slot) => Reply::Registered(slot.id()),
-                    None => Reply::Start(self.shared.data.clone()),
+                    None => Reply::Start(Value::Nil),
                 };
                 self.started
                     .set(self.shared.ctx.cfg.started, Instant::now());
