@@ -7,7 +7,7 @@
 //! tell a request what its connection cost. HTTP/1.1 is our own (h1.rs, on the request's
 //! task); HTTP/2 is hyper's connection API.
 
-use super::cookies::CookieJar;
+use super::cookies::Jar;
 use super::error::{classify, ErrorCode};
 use super::pool::{Checkout, Net, Origin, Pool, Sender};
 use super::types::{ConnectionPolicy, Headers, RequestSpec, Response, ResponseType, Timings};
@@ -70,7 +70,7 @@ impl Client {
 
     /// Sends the request, following up to `max_redirects` redirects. Returns every hop; the
     /// last one is the script's response. The jar is borrowed only between awaits.
-    pub async fn send(&self, spec: &RequestSpec, jar: &RefCell<CookieJar>) -> Vec<Response> {
+    pub async fn send(&self, spec: &RequestSpec, jar: &(impl Jar + ?Sized)) -> Vec<Response> {
         let mut hops = Vec::with_capacity(1);
         let mut method = spec.method.clone();
         let mut body = spec.body.clone();
@@ -169,14 +169,17 @@ impl Client {
         method: &Method,
         parsed: &Parsed,
         body: Option<Bytes>,
-        jar: &RefCell<CookieJar>,
+        jar: &(impl Jar + ?Sized),
     ) -> Response {
         let url = &parsed.url;
         let host = &parsed.origin.1;
         // Blocks end what is not needed across an await: a future stores every local whose
         // scope spans one, moved-from or not (this future is in every request in flight).
         let cookie_value = {
-            let mut cookie_pairs = jar.borrow().matching(host, url.path(), parsed.origin.0);
+            let mut cookie_pairs = jar
+                .existing()
+                .map(|j| j.borrow().matching(host, url.path(), parsed.origin.0))
+                .unwrap_or_default();
             cookie_pairs.extend(spec.cookies.iter().cloned());
             let header = (!cookie_pairs.is_empty()).then(|| {
                 cookie_pairs
@@ -331,7 +334,8 @@ impl Client {
         };
         for (k, v) in got.headers.iter() {
             if k == "set-cookie" {
-                jar.borrow_mut()
+                jar.get()
+                    .borrow_mut()
                     .store(&String::from_utf8_lossy(v), host, url.path());
             }
         }

@@ -1,7 +1,27 @@
 //! A per-VU cookie jar: Set-Cookie in, Cookie header out, with domain, path and expiry rules
 //! (RFC 6265, the parts a load test meets: login flows, CSRF cookies, logout).
 
+use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
+
+/// Where a request finds its VU's cookies. A VU makes its jar when a cookie is first stored:
+/// one that never gets a cookie (the journey's VUs) carries no jar.
+pub trait Jar {
+    /// The jar, if there is one yet.
+    fn existing(&self) -> Option<&RefCell<CookieJar>>;
+    /// The jar, made now if there is none yet.
+    fn get(&self) -> &RefCell<CookieJar>;
+}
+
+impl Jar for RefCell<CookieJar> {
+    fn existing(&self) -> Option<&RefCell<CookieJar>> {
+        Some(self)
+    }
+
+    fn get(&self) -> &RefCell<CookieJar> {
+        self
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cookie {

@@ -14,7 +14,7 @@ mod types;
 
 pub use client::Client;
 pub use connect::Resolver;
-pub use cookies::{parse_set_cookie, Cookie, CookieJar};
+pub use cookies::{parse_set_cookie, Cookie, CookieJar, Jar};
 pub use error::{classify, ErrorCode};
 pub use pool::Net;
 pub use settings::Settings;

@@ -3,7 +3,7 @@
 
 use super::rng::{Stream, WyRand};
 use crate::exec::{RunState, ScenarioRun};
-use crate::http::{Client, CookieJar, Settings};
+use crate::http::{Client, CookieJar, Jar, Settings};
 use crate::metrics::{Buffer, Builtins, Registry, TagSetId};
 use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, OnceCell, RefCell};
@@ -141,7 +141,20 @@ impl VuState {
     pub fn jar(&self) -> &RefCell<CookieJar> {
         &self.extras().jar
     }
+}
 
+/// A request reads the VU's jar only if it was made, and makes it for the first cookie.
+impl Jar for VuState {
+    fn existing(&self) -> Option<&RefCell<CookieJar>> {
+        self.extras.get().map(|x| &x.jar)
+    }
+
+    fn get(&self) -> &RefCell<CookieJar> {
+        self.jar()
+    }
+}
+
+impl VuState {
     /// Empties the jar, if it was ever used.
     pub fn clear_jar(&self) {
         if let Some(x) = self.extras.get() {

@@ -406,7 +406,7 @@ fn request<R: 'static>(
         p.spec.max_redirects = max;
     }
     async move {
-        let mut hops = client_for(&sh.ctx, &st).send(&p.spec, st.jar()).await;
+        let mut hops = client_for(&sh.ctx, &st).send(&p.spec, &*st).await;
         for hop in &hops {
             metrics::record(&sh.ctx, &st, hop, &p.user_tags, p.expected.as_ref());
         }
