@@ -70,7 +70,7 @@ impl Client {
 
     /// Sends the request, following up to `max_redirects` redirects. Returns every hop; the
     /// last one is the script's response. The jar is borrowed only between awaits.
-    pub async fn send(&self, spec: &RequestSpec, jar: &(impl Jar + ?Sized)) -> Vec<Response> {
+    pub async fn send(&self, spec: &RequestSpec, jar: &impl Jar) -> Vec<Response> {
         let mut hops = Vec::with_capacity(1);
         let mut method = spec.method.clone();
         let mut body = spec.body.clone();
@@ -169,7 +169,7 @@ impl Client {
         method: &Method,
         parsed: &Parsed,
         body: Option<Bytes>,
-        jar: &(impl Jar + ?Sized),
+        jar: &impl Jar,
     ) -> Response {
         let url = &parsed.url;
         let host = &parsed.origin.1;

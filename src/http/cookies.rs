@@ -13,16 +13,6 @@ pub trait Jar {
     fn get(&self) -> &RefCell<CookieJar>;
 }
 
-impl Jar for RefCell<CookieJar> {
-    fn existing(&self) -> Option<&RefCell<CookieJar>> {
-        Some(self)
-    }
-
-    fn get(&self) -> &RefCell<CookieJar> {
-        self
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cookie {
     pub name: String,

@@ -101,10 +101,7 @@ pub unsafe fn resume(
         ffi::lua_xmove(state, co, nargs);
         let mut nres = 0;
         match ffi::lua_resume(co, state, nargs, &mut nres) {
-            ffi::LUA_OK | ffi::LUA_YIELD => {
-                ffi::luaL_checkstack(state, nres + 1, ptr::null());
-                ffi::lua_xmove(co, state, nres);
-            }
+            ffi::LUA_OK | ffi::LUA_YIELD => take_results(state, co, nres),
             _ => raised(state, co, describe),
         }
     })
@@ -141,13 +138,16 @@ pub unsafe fn resume_direct(
                 Ok(intent)
             }
             // A batch's list (or a stray yield's values): read through mlua.
-            None => lua.exec_raw::<Intent>((), |state| {
-                ffi::luaL_checkstack(state, nres + 1, ptr::null());
-                ffi::lua_xmove(co, state, nres);
-            }),
+            None => lua.exec_raw::<Intent>((), |state| take_results(state, co, nres)),
         },
         _ => lua.exec_raw::<Intent>((), |state| raised(state, co, describe.id())),
     }
+}
+
+/// Moves the `n` values a resume left on `co` onto `state`, where mlua reads them.
+unsafe fn take_results(state: *mut ffi::lua_State, co: *mut ffi::lua_State, n: c_int) {
+    ffi::luaL_checkstack(state, n + 1, ptr::null());
+    ffi::lua_xmove(co, state, n);
 }
 
 /// Leaves `(YIELD_MARK, OP_RAISED, what)` for the error on top of the dead coroutine `co`:

@@ -51,7 +51,7 @@ end
 -- as its JSON or __tostring, nil as what happened, so no log says "table: 0x..." or only
 -- "stack traceback". exec.test.abort's marker stays a table for the driver. The driver
 -- calls it on the error of a VU coroutine that died, and adds the traceback of that
--- coroutine (vu.rs).
+-- coroutine (intent.rs).
 local function describe_error(e)
   if type(e) == "table" and e.__abort ~= nil then return e end
   if e == nil then
