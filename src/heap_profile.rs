@@ -48,20 +48,20 @@ pub struct Counting;
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size(), true);
-        unsafe { mimalloc::MiMalloc.alloc(layout) }
+        unsafe { engine::alloc::Mimalloc.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count(layout.size(), true);
-        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        unsafe { engine::alloc::Mimalloc.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         count(layout.size(), false);
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        unsafe { engine::alloc::Mimalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size, true);
         count(layout.size(), false);
-        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        unsafe { engine::alloc::Mimalloc.realloc(ptr, layout, new_size) }
     }
 }
 

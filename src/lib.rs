@@ -21,6 +21,7 @@
 //!
 //! Only `main.rs` exits the process: everything here returns an exit code or an [`error::Error`].
 
+pub mod alloc;
 pub mod cli;
 pub mod error;
 pub mod exec;

@@ -6,7 +6,7 @@ use clap::Parser;
 // hyper buffers); glibc malloc spent ~15% of the engine's CPU there.
 #[cfg(not(feature = "heap-profile"))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: engine::alloc::Mimalloc = engine::alloc::Mimalloc;
 
 #[cfg(feature = "heap-profile")]
 mod heap_profile;
