@@ -191,7 +191,6 @@ impl H1Conn {
             }
             break h;
         };
-        let headers_at = Instant::now();
         let framing = if head_request || matches!(head_in.status, 204 | 304 | 101) {
             Framing::None
         } else {
@@ -217,7 +216,8 @@ impl H1Conn {
             sent: (head.len() + req_body.len()) as u64,
             received,
             written_at,
-            first_byte_at: first_byte_at.unwrap_or(headers_at),
+            // read_head reads at least once (the buffer was just cleared).
+            first_byte_at: first_byte_at.unwrap_or(written_at),
             reusable,
         })
     }

@@ -1,75 +1,132 @@
 //! Preemption of Lua code that runs too long without yielding (`while true do end`, a
 //! runaway parser): a watchdog thread notices a resume of a VU coroutine that has gone on
-//! for [`SLICE`] and sets a count hook on that coroutine; at its next VM instructions the
+//! for [`SLICE`] (it has seen the same resume at [`LOOKS`] looks in a row) and sets a count
+//! hook on that coroutine; at its next VM instructions the
 //! hook yields it back to its driver, which lets the worker's runtime run (other VUs,
 //! timers, the executor's deadline, a stop signal) and then resumes it where it stood. So a
 //! CPU-bound VU is interrupted at its scenario's deadline like any other, and
 //! `setupTimeout`/`teardownTimeout` hold against a loop.
 //!
-//! Nothing runs on the hot path but two uncontended locks per resume: the hook is set only
-//! on a coroutine that already overran its slice, from the watchdog thread, with
-//! `lua_sethook` (which Lua documents as safe to call asynchronously, as from a signal
-//! handler). The slot's lock keeps the coroutine alive while the watchdog touches it: the
-//! worker cannot finish `leave` (and so cannot drop the coroutine) in between.
+//! Nothing runs on the hot path but three atomic accesses per resume (no lock, no clock
+//! read: the watchdog counts its own looks): the hook is set only on a coroutine that
+//! already overran its slice, from the watchdog thread, with `lua_sethook` (which Lua
+//! documents as safe to call asynchronously, as from a signal handler). While it does, the
+//! slot holds a marker the worker waits out before it can leave the resume (and so before
+//! it can drop the coroutine).
 //!
 //! Not covered: init code (it is not a coroutine), and a loop inside a coroutine the script
 //! created itself (the hook is on the VU's coroutine).
 
 use mlua::ffi;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering::*};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Lua code that has run this long without yielding is made to yield.
 pub const SLICE: Duration = Duration::from_millis(20);
 /// How often the watchdog looks.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
+/// Looks at which a resume must be seen to have run for [`SLICE`]: the first comes at most
+/// one interval after it began, each later one at least an interval after the one before
+/// (a sleep may overrun, never end early). So a hooked resume ran 20 to 25 ms, or more when
+/// the watchdog thread is descheduled.
+const LOOKS: u32 = (SLICE.as_millis() / WATCH_EVERY.as_millis()) as u32 + 1;
 /// Instructions between hook calls while the code cannot yield (inside a C call such as a
 /// `table.sort` comparator): the hook tries again this often.
 const RETRY_EVERY: i32 = 1000;
 
-/// A coroutine being resumed on a worker, as the watchdog sees it.
-struct Running {
-    state: *mut ffi::lua_State,
-    since: Instant,
-    hooked: bool,
-}
+/// Stands in a slot's `running` while the watchdog hooks that coroutine.
+const BUSY: *mut ffi::lua_State = std::ptr::dangling_mut();
 
-// SAFETY: `state` is only dereferenced (by lua_sethook) while the slot's lock is held, and
-// the worker clears the slot under that lock before the coroutine can be dropped.
-unsafe impl Send for Running {}
-
-/// One per Lua state: which coroutine it is resuming, since when.
-#[derive(Default)]
+/// One per Lua state: which coroutine it is resuming. Atomics, not a lock: a resume costs
+/// two plain stores on entry and one compare-exchange on return.
 pub struct Slot {
-    running: Mutex<Option<Running>>,
+    /// The coroutine being resumed; null between resumes; [`BUSY`] while the watchdog
+    /// hooks it (the worker waits for it to be put back before it leaves, so the
+    /// coroutine cannot be dropped while the watchdog touches it).
+    running: AtomicPtr<ffi::lua_State>,
+    /// Resumes begun (written by the worker only): the watchdog tells a long resume from a
+    /// new one by it.
+    resumes: AtomicU32,
+    /// The watchdog hooked the current resume.
+    hooked: AtomicBool,
 }
 
 impl Slot {
     /// A slot the watchdog looks at for as long as it lives.
     pub fn watched() -> Arc<Slot> {
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Slot {
+            running: AtomicPtr::new(std::ptr::null_mut()),
+            resumes: AtomicU32::new(0),
+            hooked: AtomicBool::new(false),
+        });
         watchdog().register(&slot);
         slot
     }
 
     /// The worker is about to resume the coroutine `state`.
     pub fn enter(&self, state: *mut ffi::lua_State) {
-        *self.running.lock().expect("preempt slot") = Some(Running {
-            state,
-            since: Instant::now(),
-            hooked: false,
-        });
+        let n = self.resumes.load(Relaxed).wrapping_add(1);
+        self.resumes.store(n, Relaxed);
+        self.running.store(state, Release);
     }
 
-    /// The resume returned. `true` if the watchdog hooked the coroutine meanwhile; the
-    /// caller then knows a yield without values was the hook's, and must call [`unhook`]
-    /// if the coroutine stopped for another reason.
-    pub fn leave(&self) -> bool {
-        self.running
-            .lock()
-            .expect("preempt slot")
-            .take()
-            .is_some_and(|r| r.hooked)
+    /// The resume of `state` returned. `true` if the watchdog hooked the coroutine
+    /// meanwhile; the caller then knows a yield without values was the hook's, and must call
+    /// [`unhook`] if the coroutine stopped for another reason.
+    pub fn leave(&self, state: *mut ffi::lua_State) -> bool {
+        let mut spins = 0u32;
+        // Fails only while the watchdog holds it (BUSY), for the time of one lua_sethook.
+        while self
+            .running
+            .compare_exchange_weak(state, std::ptr::null_mut(), Acquire, Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                // The watchdog may share this core.
+                std::thread::yield_now();
+            }
+        }
+        if self.hooked.load(Relaxed) {
+            self.hooked.store(false, Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// The watchdog's look: hooks the coroutine if `seen` shows the same resume at
+    /// [`LOOKS`] looks in a row. `seen` is the watchdog's memory of this slot: (resume
+    /// number, looks that saw it).
+    fn look(&self, seen: &mut (u32, u32)) {
+        let state = self.running.load(Acquire);
+        if state.is_null() || state == BUSY {
+            seen.1 = 0;
+            return;
+        }
+        let resume = self.resumes.load(Relaxed);
+        if resume != seen.0 {
+            *seen = (resume, 1);
+            return;
+        }
+        seen.1 += 1;
+        if seen.1 < LOOKS || self.hooked.load(Relaxed) {
+            return;
+        }
+        // Taking the slot keeps the worker from finishing `leave` (and so from dropping the
+        // coroutine) until it is put back.
+        if self
+            .running
+            .compare_exchange(state, BUSY, Acquire, Relaxed)
+            .is_ok()
+        {
+            // SAFETY: the coroutine is alive while its slot holds BUSY (above).
+            unsafe { ffi::lua_sethook(state, Some(preempt), ffi::LUA_MASKCOUNT, RETRY_EVERY) };
+            self.hooked.store(true, Relaxed);
+            self.running.store(state, Release);
+        }
     }
 }
 
@@ -91,7 +148,8 @@ unsafe extern "C-unwind" fn preempt(state: *mut ffi::lua_State, _ar: *mut ffi::l
 }
 
 struct Watchdog {
-    slots: Mutex<Vec<Weak<Slot>>>,
+    /// Each slot with the watchdog's memory of it (see [`Slot::look`]).
+    slots: Mutex<Vec<(Weak<Slot>, (u32, u32))>>,
 }
 
 impl Watchdog {
@@ -99,25 +157,16 @@ impl Watchdog {
         self.slots
             .lock()
             .expect("watchdog slots")
-            .push(Arc::downgrade(slot));
+            .push((Arc::downgrade(slot), (0, 0)));
     }
 
     fn look(&self) {
         let mut slots = self.slots.lock().expect("watchdog slots");
-        slots.retain(|weak| {
+        slots.retain_mut(|(weak, seen)| {
             let Some(slot) = weak.upgrade() else {
                 return false;
             };
-            let mut running = slot.running.lock().expect("preempt slot");
-            if let Some(r) = running.as_mut() {
-                if !r.hooked && r.since.elapsed() >= SLICE {
-                    // SAFETY: the coroutine is alive while its slot is set (see `Running`).
-                    unsafe {
-                        ffi::lua_sethook(r.state, Some(preempt), ffi::LUA_MASKCOUNT, RETRY_EVERY)
-                    };
-                    r.hooked = true;
-                }
-            }
+            slot.look(seen);
             true
         });
     }
@@ -141,4 +190,46 @@ fn watchdog() -> &'static Watchdog {
         }
         w
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A coroutine in an endless loop is made to yield once it has run for a slice, and
+    /// the slot tells its driver so; a short resume is not hooked.
+    #[test]
+    fn a_runaway_resume_is_hooked_after_a_slice_and_a_short_one_is_not() {
+        let lua = mlua::Lua::new();
+        let slot = Slot::watched();
+        let spin = lua
+            .create_thread(lua.load("while true do end").into_function().unwrap())
+            .unwrap();
+        let quick = lua
+            .create_thread(lua.load("coroutine.yield(1)").into_function().unwrap())
+            .unwrap();
+        // SAFETY: both coroutines belong to `lua` and are not running.
+        unsafe {
+            let resume = |co: *mut ffi::lua_State| {
+                let mut nres = 0;
+                let status = ffi::lua_resume(co, std::ptr::null_mut(), 0, &mut nres);
+                ffi::lua_settop(co, 0);
+                status
+            };
+            slot.enter(quick.state());
+            assert_eq!(resume(quick.state()), ffi::LUA_YIELD);
+            assert!(!slot.leave(quick.state()));
+
+            let t0 = Instant::now();
+            slot.enter(spin.state());
+            assert_eq!(resume(spin.state()), ffi::LUA_YIELD);
+            assert!(slot.leave(spin.state()), "the yield was the watchdog's");
+            assert!(t0.elapsed() >= SLICE, "hooked after {:?}", t0.elapsed());
+            // It goes on where it stood, and is hooked again a slice later.
+            slot.enter(spin.state());
+            assert_eq!(resume(spin.state()), ffi::LUA_YIELD);
+            assert!(slot.leave(spin.state()));
+        }
+    }
 }

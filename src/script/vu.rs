@@ -345,7 +345,7 @@ fn resume(
             None => intent::resume(&sh.lua, co, describe, reply),
         }
     };
-    let hooked = sh.ctx.preempt.leave();
+    let hooked = sh.ctx.preempt.leave(thread.state());
     *sh.ctx.current.borrow_mut() = None;
     if hooked {
         // The watchdog made it yield: let the runtime run, then go on where it was.
