@@ -98,21 +98,20 @@ impl Slot {
     }
 
     /// The watchdog's look: hooks the coroutine if `seen` shows the same resume at
-    /// [`LOOKS`] looks in a row. `seen` is the watchdog's memory of this slot: (resume
-    /// number, looks that saw it).
-    fn look(&self, seen: &mut (u32, u32)) {
+    /// [`LOOKS`] looks in a row.
+    fn look(&self, seen: &mut Seen) {
         let state = self.running.load(Acquire);
         if state.is_null() || state == BUSY {
-            seen.1 = 0;
+            seen.looks = 0;
             return;
         }
         let resume = self.resumes.load(Relaxed);
-        if resume != seen.0 {
-            *seen = (resume, 1);
+        if resume != seen.resume {
+            *seen = Seen { resume, looks: 1 };
             return;
         }
-        seen.1 += 1;
-        if seen.1 < LOOKS || self.hooked.load(Relaxed) {
+        seen.looks += 1;
+        if seen.looks < LOOKS || self.hooked.load(Relaxed) {
             return;
         }
         // Taking the slot keeps the worker from finishing `leave` (and so from dropping the
@@ -147,9 +146,15 @@ unsafe extern "C-unwind" fn preempt(state: *mut ffi::lua_State, _ar: *mut ffi::l
     }
 }
 
+/// The watchdog's memory of a slot: the resume it saw last, and at how many looks.
+#[derive(Default)]
+struct Seen {
+    resume: u32,
+    looks: u32,
+}
+
 struct Watchdog {
-    /// Each slot with the watchdog's memory of it (see [`Slot::look`]).
-    slots: Mutex<Vec<(Weak<Slot>, (u32, u32))>>,
+    slots: Mutex<Vec<(Weak<Slot>, Seen)>>,
 }
 
 impl Watchdog {
@@ -157,7 +162,7 @@ impl Watchdog {
         self.slots
             .lock()
             .expect("watchdog slots")
-            .push((Arc::downgrade(slot), (0, 0)));
+            .push((Arc::downgrade(slot), Seen::default()));
     }
 
     fn look(&self) {
