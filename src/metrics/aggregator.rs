@@ -200,6 +200,10 @@ pub struct Aggregator {
     /// By tag-set id (dense), then the few metrics recorded with that tag set: a lookup is
     /// an index and a short scan instead of hashing the pair for every sample.
     sinks: Vec<Vec<(MetricId, Sink)>>,
+    /// Where the last sample went (tag set, index in its list): a request's built-in
+    /// samples arrive in the order their entries were made, so the next one is usually at
+    /// the next index.
+    last: (u32, usize),
     started: Instant,
     stopped: Option<Instant>,
     outputs: Vec<Box<dyn SampleOutput>>,
@@ -223,6 +227,7 @@ impl Aggregator {
             registry,
             interner,
             sinks: Default::default(),
+            last: (u32::MAX, 0),
             started: Instant::now(),
             stopped: None,
             outputs: Vec::new(),
@@ -388,14 +393,23 @@ impl Aggregator {
             self.sinks.resize_with(t + 1, Vec::new);
         }
         let list = &mut self.sinks[t];
-        match list.iter_mut().find(|(m, _)| *m == metric) {
-            Some((_, sink)) => sink.add(value),
-            None => {
-                let mut sink = Sink::new(self.registry.def(metric).kind);
-                sink.add(value);
-                list.push((metric, sink));
-            }
-        }
+        let next = if self.last.0 == tags.0 {
+            self.last.1 + 1
+        } else {
+            0
+        };
+        let at = match list.get(next) {
+            Some((m, _)) if *m == metric => next,
+            _ => match list.iter().position(|(m, _)| *m == metric) {
+                Some(i) => i,
+                None => {
+                    list.push((metric, Sink::new(self.registry.def(metric).kind)));
+                    list.len() - 1
+                }
+            },
+        };
+        list[at].1.add(value);
+        self.last = (tags.0, at);
     }
 
     fn snapshot(&self) -> Snapshot {
