@@ -219,7 +219,7 @@ impl Client {
             r
         };
         // Held until the body is read, when the connection goes back to the pool.
-        // Instants are read only where something may have waited: a clock read is ~25 ns,
+        // Instants are read only where something may have waited: a clock read is ~20 ns,
         // and a kept-alive request without a slot limit takes none of these waits.
         let (_slot, slot_at) = match &self.slots {
             None => (None, queued),

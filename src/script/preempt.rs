@@ -1,11 +1,11 @@
 //! Preemption of Lua code that runs too long without yielding (`while true do end`, a
 //! runaway parser): a watchdog thread notices a resume of a VU coroutine that has gone on
 //! for [`SLICE`] (it has seen the same resume at [`LOOKS`] looks in a row) and sets a count
-//! hook on that coroutine; at its next VM instructions the
-//! hook yields it back to its driver, which lets the worker's runtime run (other VUs,
-//! timers, the executor's deadline, a stop signal) and then resumes it where it stood. So a
-//! CPU-bound VU is interrupted at its scenario's deadline like any other, and
-//! `setupTimeout`/`teardownTimeout` hold against a loop.
+//! hook on that coroutine; at its next VM instructions the hook yields it back to its
+//! driver, which lets the worker's runtime run (other VUs, timers, the executor's deadline,
+//! a stop signal) and then resumes it where it stood. So a CPU-bound VU is interrupted at
+//! its scenario's deadline like any other, and `setupTimeout`/`teardownTimeout` hold
+//! against a loop.
 //!
 //! Nothing runs on the hot path but three atomic accesses per resume (no lock, no clock
 //! read: the watchdog counts its own looks): the hook is set only on a coroutine that
@@ -38,8 +38,8 @@ const RETRY_EVERY: i32 = 1000;
 /// Stands in a slot's `running` while the watchdog hooks that coroutine.
 const BUSY: *mut ffi::lua_State = std::ptr::dangling_mut();
 
-/// One per Lua state: which coroutine it is resuming. Atomics, not a lock: a resume costs
-/// two plain stores on entry and one compare-exchange on return.
+/// One per Lua state: which coroutine it is resuming. Atomics, not a lock: a resume costs a
+/// load and two plain stores on entry and one compare-exchange on return.
 pub struct Slot {
     /// The coroutine being resumed; null between resumes; [`BUSY`] while the watchdog
     /// hooks it (the worker waits for it to be put back before it leaves, so the
@@ -76,18 +76,28 @@ impl Slot {
     /// [`unhook`] if the coroutine stopped for another reason.
     pub fn leave(&self, state: *mut ffi::lua_State) -> bool {
         let mut spins = 0u32;
-        // Fails only while the watchdog holds it (BUSY), for the time of one lua_sethook.
-        while self
-            .running
-            .compare_exchange_weak(state, std::ptr::null_mut(), Acquire, Relaxed)
-            .is_err()
-        {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                // The watchdog may share this core.
-                std::thread::yield_now();
+        loop {
+            match self
+                .running
+                .compare_exchange_weak(state, std::ptr::null_mut(), Acquire, Relaxed)
+            {
+                Ok(_) => break,
+                // The watchdog holds it for the time of one lua_sethook.
+                Err(BUSY) => {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        // The watchdog may share this core.
+                        std::thread::yield_now();
+                    }
+                }
+                Err(now) if now == state => {} // a weak exchange may fail spuriously
+                // Not this resume's (an unpaired leave): nothing to wait for.
+                Err(_) => {
+                    self.running.store(std::ptr::null_mut(), Release);
+                    break;
+                }
             }
         }
         if self.hooked.load(Relaxed) {
