@@ -103,7 +103,8 @@ pub struct Extras {
     /// Open groups: (path, started).
     groups: RefCell<Vec<(String, Instant)>>,
     /// The VU's own pool under the per-VU and per-iteration connection policies (boxed:
-    /// every VU that sends makes its extras, for the jar; few runs use their own pools).
+    /// few runs use their own pools, and a VU whose first cookie makes its extras should
+    /// not carry the space).
     pub client: RefCell<Option<Box<Client>>>,
 }
 
@@ -141,20 +142,7 @@ impl VuState {
     pub fn jar(&self) -> &RefCell<CookieJar> {
         &self.extras().jar
     }
-}
 
-/// A request reads the VU's jar only if it was made, and makes it for the first cookie.
-impl Jar for VuState {
-    fn existing(&self) -> Option<&RefCell<CookieJar>> {
-        self.extras.get().map(|x| &x.jar)
-    }
-
-    fn get(&self) -> &RefCell<CookieJar> {
-        self.jar()
-    }
-}
-
-impl VuState {
     /// Empties the jar, if it was ever used.
     pub fn clear_jar(&self) {
         if let Some(x) = self.extras.get() {
@@ -214,6 +202,17 @@ impl VuState {
 
     pub fn scenario_name(&self) -> String {
         self.scenario().map(|s| s.name.clone()).unwrap_or_default()
+    }
+}
+
+/// A request reads the VU's jar only if it was made, and makes it for the first cookie.
+impl Jar for VuState {
+    fn existing(&self) -> Option<&RefCell<CookieJar>> {
+        self.extras.get().map(|x| &x.jar)
+    }
+
+    fn get(&self) -> &RefCell<CookieJar> {
+        self.jar()
     }
 }
 

@@ -1,11 +1,10 @@
 //! `k6`: check, group and randomSeed (sleep and fail are pure Lua in the prelude).
 
-use super::with_rng;
+use super::with_stream;
 use crate::script::context::WorkerCtx;
 use crate::script::errors::lua_err;
 use crate::script::tag_cache;
 use mlua::{Lua, Table, Value};
-use rand::SeedableRng;
 use std::rc::Rc;
 
 pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()> {
@@ -66,9 +65,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         "random_seed",
         lua.create_function(move |_, seed: Option<f64>| {
             let s = seed.map(|s| s as u64).unwrap_or_else(rand::random);
-            with_rng(&c, |rng| {
-                *rng = crate::script::rng::WyRand::seed_from_u64(s)
-            });
+            with_stream(&c, |stream| stream.reseed(s));
             Ok(())
         })?,
     )?;

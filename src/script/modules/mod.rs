@@ -61,9 +61,14 @@ pub fn native(
 }
 
 /// Runs `f` on the random stream of the running VU, or of init code outside any VU.
-fn with_rng<R>(ctx: &WorkerCtx, f: impl FnOnce(&mut super::rng::WyRand) -> R) -> R {
+fn with_stream<R>(ctx: &WorkerCtx, f: impl FnOnce(&super::rng::Stream) -> R) -> R {
     match ctx.vu() {
-        Some(vu) => vu.rng.with(f),
-        None => ctx.init_rng.with(f),
+        Some(vu) => f(&vu.rng),
+        None => f(&ctx.init_rng),
     }
+}
+
+/// Runs `f` on that stream's generator.
+fn with_rng<R>(ctx: &WorkerCtx, f: impl FnOnce(&mut super::rng::WyRand) -> R) -> R {
+    with_stream(ctx, |s| s.with(f))
 }

@@ -1,5 +1,6 @@
 //! `http.cookieJar()`: the running VU's jar, read and written from Lua.
 
+use crate::http::Jar;
 use crate::script::context::WorkerCtx;
 use crate::script::errors::lua_err;
 use mlua::{Lua, Table};
@@ -25,7 +26,11 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
             let (host, path, secure) =
                 host_path(&url).ok_or_else(|| lua_err(lua, format!("invalid URL {url:?}")))?;
             let out = lua.create_table()?;
-            for (k, v) in vu.jar().borrow().matching(&host, &path, secure) {
+            // Reading a jar that was never made does not make it.
+            let Some(jar) = vu.existing() else {
+                return Ok(out);
+            };
+            for (k, v) in jar.borrow().matching(&host, &path, secure) {
                 let list = lua.create_table()?;
                 list.push(v)?;
                 out.set(k, list)?;
@@ -51,7 +56,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         "jar_clear",
         lua.create_function(move |_, _url: Option<String>| {
             if let Some(vu) = c.vu() {
-                vu.jar().borrow_mut().clear();
+                vu.clear_jar();
             }
             Ok(())
         })?,
