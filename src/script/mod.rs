@@ -8,6 +8,7 @@ pub mod hooks;
 mod intent;
 mod modules;
 mod preempt;
+mod raw;
 mod rng;
 mod stack;
 mod tag_cache;

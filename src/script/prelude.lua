@@ -93,18 +93,9 @@ local k6 = {}
 -- of the engine's under a sleeping VU.
 k6.sleep = native.sleep
 
-local record_check = native.record_check
-function k6.check(val, sets, tags)
-  local all = true
-  for name, pred in next, sets do
-    local ok = pred
-    if type(pred) == "function" then ok = pred(val) end
-    ok = (ok ~= nil and ok ~= false)
-    record_check(name, ok, tags) -- a non-string name is turned into text in Rust
-    all = all and ok
-  end
-  return all
-end
+-- A C function (modules/k6.rs): the loop over the checks and the samples without a Lua
+-- frame or an mlua callback per check.
+k6.check = native.check
 
 function k6.group(name, fn)
   native.group_enter(name)
@@ -249,15 +240,13 @@ function http.setResponseCallback(cb)
 end
 
 ---------------------------------------------------------------- k6/metrics
-local metric_add = native.metric_add -- an upvalue: a third cheaper than native's field each call
 local function metric_type(kind)
   local function new(name, is_time)
     local id = native.metric_register(name, kind, is_time and true or false)
     local m = { name = name }
-    -- Callable as m:add(v, tags) (Lua) and m.add(v, tags) (a JS line ported as is).
-    m.add = function(a, b, c)
-      if a == m then metric_add(id, b, c) else metric_add(id, a, b) end
-    end
+    -- Callable as m:add(v, tags) (Lua) and m.add(v, tags) (a JS line ported as is): a C
+    -- function that tells the two apart by its first argument (modules/metrics.rs).
+    m.add = native.metric_adder(id, m)
     return m
   end
   return setmetatable({ new = new }, { __call = function(_, ...) return new(...) end })

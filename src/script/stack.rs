@@ -171,37 +171,3 @@ impl Slot {
         Ok(())
     }
 }
-
-/// A callback's arguments left where Lua put them: mlua calls the Rust closure with the
-/// arguments still on the stack (results are pushed above them), so a closure that takes
-/// `StackArgs` reads them as `Slot`s with no registry reference per table or string.
-#[derive(Clone, Copy)]
-pub struct StackArgs {
-    state: *mut ffi::lua_State,
-    first: c_int,
-    count: c_int,
-}
-
-impl StackArgs {
-    /// The `i`-th argument (0-based); nil past the last one.
-    pub fn at(&self, i: c_int) -> Option<Slot> {
-        (i < self.count).then(|| unsafe { Slot::new(self.state, self.first + i) })
-    }
-}
-
-impl mlua::FromLuaMulti for StackArgs {
-    fn from_lua_multi(_: mlua::MultiValue, _: &mlua::Lua) -> mlua::Result<Self> {
-        Err(mlua::Error::runtime(
-            "StackArgs are read from the Lua stack only",
-        ))
-    }
-
-    unsafe fn from_stack_multi(nvals: c_int, lua: &mlua::state::RawLua) -> mlua::Result<Self> {
-        let state = lua.state();
-        Ok(StackArgs {
-            state,
-            first: ffi::lua_gettop(state) - nvals + 1,
-            count: nvals,
-        })
-    }
-}

@@ -97,32 +97,33 @@ pub fn exact(ctx: &WorkerCtx, pairs: Vec<(String, String)>) -> TagSetId {
     ctx.buffer.borrow_mut().tags(pairs)
 }
 
-/// Tags of a check: the base tags, `check`, and the check's own tags.
-pub fn check(
-    ctx: &WorkerCtx,
-    vu: Option<&VuState>,
-    name: &mlua::LuaString,
-    tags: Option<Table>,
-) -> mlua::Result<TagSetId> {
-    let fresh = |tags: Option<Table>| -> mlua::Result<TagSetId> {
+/// Tags of a check: the base tags, `check` (its name), and the check's own tags, a table
+/// read where it lies. Cached by a hash of all three, so a known check allocates nothing.
+pub fn check(ctx: &WorkerCtx, vu: Option<&VuState>, name: Slot, tags: Option<Slot>) -> TagSetId {
+    let base_id = vu.map(|v| base(ctx, v));
+    let mut h = KeyHasher::default();
+    h.add(b"check");
+    h.add(&base_id.map_or(u64::MAX, |id| u64::from(id.0)).to_le_bytes());
+    hash_scalar(&mut h, name);
+    if let Some(t) = tags {
+        let _ = t.pairs(|k, v| {
+            hash_scalar(&mut h, k);
+            hash_scalar(&mut h, v);
+            Ok(())
+        });
+    }
+    let made = cached(ctx, h.finish(), || -> Result<TagSetId, ()> {
         let mut pairs = base_pairs(vu);
-        pairs.push(("check".into(), name.to_string_lossy()));
+        pairs.push(("check".into(), slot_text(name)));
         if let Some(t) = tags {
-            pairs.extend(table_pairs(&t)?);
+            let _ = t.pairs(|k, v| {
+                pairs.push((slot_text(k), slot_text(v)));
+                Ok(())
+            });
         }
         Ok(ctx.buffer.borrow_mut().tags(pairs))
-    };
-    match (tags, vu) {
-        // The common case, a check without extra tags in a VU: cached per (base tags, name).
-        (None, Some(v)) => {
-            let mut h = KeyHasher::default();
-            h.add(b"check");
-            h.add(&base(ctx, v).0.to_le_bytes());
-            h.add(&name.as_bytes());
-            cached(ctx, h.finish(), || fresh(None))
-        }
-        (tags, _) => fresh(tags),
-    }
+    });
+    made.expect("building check tags cannot fail")
 }
 
 /// The tag set of an HTTP sample: base tags, method, status, url, name, proto, error code,

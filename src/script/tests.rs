@@ -188,6 +188,64 @@ end"#,
     );
 }
 
+/// `check` is a C function: a predicate may still yield (a sleep, an HTTP request) and the
+/// loop goes on after it; a check with tags finds its tag set by content; what it returns
+/// and how it refuses bad arguments (at the script's line) are k6's.
+#[test]
+fn checks_go_on_after_a_predicate_that_yields_and_refuse_bad_arguments_at_the_line() {
+    let h = Harness::load(
+        r#"
+function default()
+  local all = check(5, { ["sleeps first"] = function(v) sleep(0.01); return v == 5 end })
+  local some = check(5, { a = true, b = false, c = function() end })
+  for i = 1, 3 do check(1, { tagged = true }, { step = (i == 3) and "two" or "one" }) end
+  results = tostring(all) .. " " .. tostring(some)
+  local ok, e = pcall(check, 1, "not a table")
+  bad_checks = e
+  ok, e = pcall(function() check(1, { x = true }, "tags") end)
+  bad_tags = e
+end"#,
+    )
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    assert_eq!(h.global("results"), "true false");
+    let mut checks: Vec<Recorded> = h
+        .of("checks")
+        .into_iter()
+        .map(|(t, v)| {
+            let name = t.iter().find(|(k, _)| k == "check").unwrap().1.clone();
+            let own = t.into_iter().filter(|(k, _)| k == "step").collect();
+            (name, own, v)
+        })
+        .collect();
+    checks.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let step = |s: &str| vec![("step".to_string(), s.to_string())];
+    assert_eq!(
+        checks,
+        vec![
+            ("a".into(), vec![], 1.0),
+            ("b".into(), vec![], 0.0),
+            ("c".into(), vec![], 0.0),
+            ("sleeps first".into(), vec![], 1.0),
+            ("tagged".into(), step("one"), 1.0),
+            ("tagged".into(), step("one"), 1.0),
+            ("tagged".into(), step("two"), 1.0),
+        ]
+    );
+    assert!(
+        h.global("bad_checks")
+            .contains("check: expected a table of checks, got string"),
+        "{}",
+        h.global("bad_checks")
+    );
+    assert!(
+        h.global("bad_tags")
+            .contains("t.lua:9: check: tags must be a table, got string"),
+        "{}",
+        h.global("bad_tags")
+    );
+}
+
 /// The group tag of every sample of `metric` (of the check named `check`, if given).
 fn groups_of(samples: &[Recorded], metric: &str, check: Option<&str>) -> Vec<String> {
     samples

@@ -4,9 +4,11 @@
 use crate::metrics::{MetricId, MetricType, ValueType};
 use crate::script::context::WorkerCtx;
 use crate::script::errors::lua_err;
-use crate::script::stack::StackArgs;
+use crate::script::raw;
+use crate::script::stack::Slot;
 use crate::script::tag_cache;
 use mlua::{ffi, Lua, Table};
+use std::os::raw::c_int;
 use std::rc::Rc;
 
 pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<()> {
@@ -39,58 +41,64 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         })?,
     )?;
     let c = ctx.clone();
-    // Called twice per beacon by the journey scripts, with tags: the arguments are read
-    // where they lie on the stack (see StackArgs) and a tags table is looked up by a hash
-    // of its contents, so a known tag set costs no allocation.
+    // A metric's `add`: a C closure over the metric's id and object (see `add`).
     native.set(
-        "metric_add",
-        lua.create_function(move |lua, args: StackArgs| {
-            let id = args.at(0).and_then(|s| s.integer()).unwrap_or(-1);
-            let Ok(id) = u32::try_from(id) else {
-                return Err(lua_err(lua, "metric add: not a metric".into()));
-            };
-            let v = match args.at(1) {
-                None => return Err(lua_err(lua, "metric add: value is nil".into())),
-                Some(s) => match s.kind() {
-                    ffi::LUA_TBOOLEAN => s.boolean() as u8 as f64,
-                    ffi::LUA_TNUMBER => s
-                        .integer()
-                        .map_or_else(|| s.number().unwrap_or(0.0), |i| i as f64),
-                    ffi::LUA_TNIL | ffi::LUA_TNONE => {
-                        return Err(lua_err(lua, "metric add: value is nil".into()))
-                    }
-                    _ => match s
-                        .bytes()
-                        .and_then(|b| std::str::from_utf8(b).ok()?.trim().parse::<f64>().ok())
-                    {
-                        Some(n) => n,
-                        None => {
-                            return Err(lua_err(
-                                lua,
-                                format!(
-                                    "metric add: expected a number or boolean, got {}",
-                                    s.type_name()
-                                ),
-                            ))
-                        }
-                    },
-                },
-            };
-            let vu = c.vu();
-            let tags = match args.at(2) {
-                Some(t) if t.is_table() => Some(t),
-                Some(t) if !t.is_nil() => {
-                    return Err(lua_err(
-                        lua,
-                        format!("metric add: tags must be a table, got {}", t.type_name()),
-                    ))
-                }
-                _ => None,
-            };
-            let tag_id = tag_cache::custom_slot(&c, vu.as_deref(), tags);
-            c.buffer.borrow_mut().add(MetricId(id), tag_id, v);
-            Ok(())
-        })?,
+        "metric_adder",
+        lua.create_function(move |lua, (id, m): (u32, Table)| raw::closure(lua, &c, add, (id, m)))?,
     )?;
+    Ok(())
+}
+
+/// `m.add(value, tags)` and `m:add(value, tags)` (a JS line ported as is, or Lua's method
+/// call): upvalue 2 is the metric's id, 3 the metric object. Called twice per beacon by the
+/// journey scripts, with tags: a tags table is looked up by a hash of its contents, so a
+/// known tag set costs no allocation.
+unsafe extern "C-unwind" fn add(state: *mut ffi::lua_State) -> c_int {
+    // Only a table can be the metric (a value never is one): most calls compare no further.
+    let method_call = ffi::lua_type(state, 1) == ffi::LUA_TTABLE
+        && ffi::lua_rawequal(state, 1, ffi::lua_upvalueindex(3)) != 0;
+    let first = if method_call { 2 } else { 1 };
+    ffi::lua_settop(state, first + 1);
+    let id = ffi::lua_tointegerx(state, ffi::lua_upvalueindex(2), std::ptr::null_mut());
+    let (value, tags) = (Slot::new(state, first), Slot::new(state, first + 1));
+    match record(raw::ctx(state), MetricId(id as u32), value, tags) {
+        Ok(()) => 0,
+        Err(msg) => raw::raise(state, msg),
+    }
+}
+
+fn record(ctx: &WorkerCtx, id: MetricId, value: Slot, tags: Slot) -> Result<(), String> {
+    let v = match value.kind() {
+        ffi::LUA_TBOOLEAN => value.boolean() as u8 as f64,
+        ffi::LUA_TNUMBER => value
+            .integer()
+            .map_or_else(|| value.number().unwrap_or(0.0), |i| i as f64),
+        ffi::LUA_TNIL | ffi::LUA_TNONE => return Err("metric add: value is nil".into()),
+        _ => match value
+            .bytes()
+            .and_then(|b| std::str::from_utf8(b).ok()?.trim().parse::<f64>().ok())
+        {
+            Some(n) => n,
+            None => {
+                return Err(format!(
+                    "metric add: expected a number or boolean, got {}",
+                    value.type_name()
+                ))
+            }
+        },
+    };
+    let tags = match tags {
+        t if t.is_table() => Some(t),
+        t if t.is_nil() => None,
+        t => {
+            return Err(format!(
+                "metric add: tags must be a table, got {}",
+                t.type_name()
+            ))
+        }
+    };
+    let vu = ctx.vu();
+    let tag_id = tag_cache::custom_slot(ctx, vu.as_deref(), tags);
+    ctx.buffer.borrow_mut().add(id, tag_id, v);
     Ok(())
 }
