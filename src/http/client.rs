@@ -73,7 +73,8 @@ impl Client {
     pub async fn send(&self, spec: &RequestSpec, jar: &impl Jar) -> Vec<Response> {
         let mut hops = Vec::with_capacity(1);
         let mut method = spec.method.clone();
-        let mut body = spec.body.clone();
+        // Borrowed, not cloned: a clone of a request's Bytes allocates its shared header.
+        let mut body = spec.body.as_ref();
         let invalid = |text: &str, e: String| {
             failed(
                 spec,
@@ -92,7 +93,7 @@ impl Client {
             }
         };
         loop {
-            let res = self.send_one(spec, &method, &url, body.clone(), jar).await;
+            let res = self.send_one(spec, &method, &url, body, jar).await;
             let location = redirect_target(&res, &url.url);
             let status = res.status;
             hops.push(res);
@@ -168,7 +169,7 @@ impl Client {
         spec: &RequestSpec,
         method: &Method,
         parsed: &Parsed,
-        body: Option<Bytes>,
+        body: Option<&Bytes>,
         jar: &impl Jar,
     ) -> Response {
         let url = &parsed.url;
@@ -203,7 +204,7 @@ impl Client {
                 None => None,
             }
         };
-        let body = body.unwrap_or_default();
+        let body = body.unwrap_or(&NO_BODY);
         let has_ua = spec
             .headers
             .iter()
@@ -234,7 +235,7 @@ impl Client {
             method,
             parsed,
             spec,
-            body: &body,
+            body,
             user_agent: (!has_ua).then_some(&self.user_agent),
             cookie: cookie_value.as_ref(),
         };
@@ -353,7 +354,7 @@ impl Client {
         timings.tls_handshaking = ms(cost.tls_handshaking);
         Response {
             method: method.clone(),
-            url: url.to_string(),
+            url: url.as_str().to_owned(),
             status: if got.error.is_some() { 0 } else { got.status },
             proto: got.proto,
             tls_version: info.tls_version,
@@ -367,6 +368,9 @@ impl Client {
     }
 }
 
+/// The body of a request without one.
+static NO_BODY: Bytes = Bytes::new();
+
 /// A request ready to be written, in either protocol.
 struct Outgoing<'a> {
     method: &'a Method,
@@ -379,10 +383,11 @@ struct Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    /// The HTTP/1.1 request head. Content-Length is ours: a script's own would misframe.
-    fn h1_head(&self) -> Vec<u8> {
+    /// The HTTP/1.1 request head, with room for `then` bytes more. Content-Length is ours: a
+    /// script's own would misframe.
+    fn h1_head(&self, then: usize) -> Vec<u8> {
         let p = self.parsed;
-        let mut h = Vec::with_capacity(256);
+        let mut h = Vec::with_capacity(256 + then);
         h.extend_from_slice(self.method.as_str().as_bytes());
         h.push(b' ');
         h.extend_from_slice(p.path.as_bytes());
@@ -424,8 +429,9 @@ impl Outgoing<'_> {
     /// The head with a small body appended (one buffer, one write), and what is left to
     /// write after it.
     fn h1_request(&self) -> (Vec<u8>, &[u8]) {
-        let mut h = self.h1_head();
-        if self.body.len() <= 16 * 1024 {
+        let small = self.body.len() <= 16 * 1024;
+        let mut h = self.h1_head(if small { self.body.len() } else { 0 });
+        if small {
             h.extend_from_slice(self.body);
             (h, &[])
         } else {
@@ -455,7 +461,7 @@ impl Outgoing<'_> {
     /// The request's size as HTTP/1.1 would write it (data_sent for HTTP/2, whose frames
     /// are compressed and shared).
     fn h1_size(&self) -> u64 {
-        self.h1_head().len() as u64 + self.body.len() as u64
+        self.h1_head(0).len() as u64 + self.body.len() as u64
     }
 }
 
