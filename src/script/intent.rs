@@ -5,6 +5,7 @@
 
 use super::modules::http::request::{read_request, Prepared};
 use super::modules::http::response::{pack_extra, to_lua_parts};
+use super::modules::http::timings;
 use super::stack::Slot;
 use crate::http::Response;
 use mlua::state::RawLua;
@@ -250,7 +251,7 @@ pub enum Reply {
     Registered(c_int),
     /// After a sleep.
     Nothing,
-    /// An HTTP response, as `build_response`'s 13 parts.
+    /// An HTTP response, as `build_response`'s 6 parts.
     Response(Box<Response>),
     /// A value (http.batch's list of part lists).
     Value(Value),
@@ -290,7 +291,7 @@ impl Reply {
     /// Strings are pushed unprotected (mlua's protected pushes cost a C call each); a memory
     /// limit is set, so there must be room for them first.
     unsafe fn push_raw(self, state: *mut ffi::lua_State) -> Result<mlua::Result<c_int>, Reply> {
-        if ffi::lua_checkstack(state, 14) == 0 {
+        if ffi::lua_checkstack(state, 8) == 0 {
             return Ok(Err(mlua::Error::StackError));
         }
         let push_bytes = |b: &[u8]| {
@@ -328,21 +329,9 @@ impl Reply {
                     None => ffi::lua_pushnil(state),
                 }
                 ffi::lua_pushinteger(state, r.error_code() as ffi::lua_Integer);
-                let t = &r.timings;
-                for ms in [
-                    t.duration,
-                    t.waiting,
-                    t.receiving,
-                    t.blocked,
-                    t.sending,
-                    t.connecting,
-                    t.tls_handshaking,
-                    t.looking_up,
-                ] {
-                    ffi::lua_pushnumber(state, ms);
-                }
+                timings::push(state, &r.timings);
                 push_bytes(&extra);
-                13
+                6
             }
         }))
     }

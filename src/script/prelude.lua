@@ -140,20 +140,17 @@ local http = {}
 
 -- A response from the parts the driver passes (see to_lua_parts in modules/http/response.rs),
 -- or the error raised at the script's line when the driver passed (nil, message).
-local function build_response(status, rbody, err, code, dur, waiting, receiving, blocked, sending,
-                              connecting, tls, looking_up, extra)
+local function build_response(status, rbody, err, code, timings, extra)
   if status == nil then error(rbody, 2) end
   return setmetatable({
     status = status, body = rbody, error = err or "", error_code = code, _extra = extra,
-    timings = { duration = dur, waiting = waiting, receiving = receiving, blocked = blocked,
-                sending = sending, connecting = connecting, tls_handshaking = tls,
-                looking_up = looking_up },
+    timings = timings, -- a userdata read by name (modules/http/timings.rs)
   }, Response)
 end
 
 -- The driver answers an OP_HTTP intent with the response's parts (or nil and an error);
 -- the table is built in Lua, where a constructor is cheap. Every http.* function tail-calls
--- this one, which tail-calls build_response, so error level 2 is the script's line. The 13
+-- this one, which tail-calls build_response, so error level 2 is the script's line. The 6
 -- parts arrive as build_response's arguments, not as locals here: this frame stays small
 -- under the yield (and with it every VU's stack that waits for a response).
 local function http_call(what, method, url, body, params)
@@ -194,7 +191,7 @@ function http.batch(requests)
   end
   local results = suspend("http.batch()", OP_BATCH, list)
   local out = {}
-  for i, item in ipairs(list) do out[item.key] = build_response(unpack(results[i], 1, 13)) end
+  for i, item in ipairs(list) do out[item.key] = build_response(unpack(results[i], 1, 6)) end
   return out
 end
 

@@ -108,6 +108,22 @@ impl Slot {
         }
     }
 
+    /// The block of a full userdata whose metatable is the registry's `name` (one made with
+    /// `luaL_newmetatable`), as `luaL_testudata` finds it.
+    pub fn userdata_with_meta(self, name: &std::ffi::CStr) -> Option<*mut std::ffi::c_void> {
+        if self.kind() != ffi::LUA_TUSERDATA {
+            return None;
+        }
+        unsafe {
+            if ffi::lua_checkstack(self.state, 2) == 0 {
+                return None;
+            }
+            // The name is a key the registry holds: its string exists, nothing is allocated.
+            let p = ffi::luaL_testudata(self.state, self.idx, name.as_ptr());
+            (!p.is_null()).then_some(p)
+        }
+    }
+
     /// Whether the value has a metatable (a table's own behaviour, or mlua's array marker).
     pub fn has_metatable(self) -> bool {
         unsafe {

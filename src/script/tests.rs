@@ -533,6 +533,56 @@ end"#
     assert_eq!(of("http_req_failed"), vec![(t.clone(), 0.0)]);
 }
 
+/// `res.timings` is a userdata of eight numbers: read by name (the numbers the samples
+/// carry), listed by `pairs` in k6's order, written as a JSON object by `json.encode` and
+/// `tostring`, read-only; a batch's responses have the same.
+#[test]
+fn response_timings_read_by_name_list_in_order_and_encode_as_an_object() {
+    let (url, _) = canned_server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let h = Harness::load(&format!(
+        r#"
+function default()
+  local res = http.get("{url}/a")
+  local t = res.timings
+  duration, waiting, missing = t.duration, t.waiting, tostring(t.nope)
+  local names = {{}}
+  for k, v in pairs(t) do names[#names + 1] = k .. (v == t[k] and "" or "!") end
+  listed = table.concat(names, " ")
+  local back = json.decode(json.encode({{ t = t }})).t
+  same = tostring(back.duration == t.duration and back.looking_up == t.looking_up)
+    .. " " .. tostring(tostring(t) == json.encode(t))
+  local ok, e = pcall(function() t.duration = 0 end)
+  write = e
+  local b = http.batch({{ {{ "GET", "{url}/b" }} }})
+  batch = tostring(b[1].timings.duration == b[1].timings.duration and b[1].timings.duration > 0)
+end"#
+    ))
+    .unwrap();
+    assert_eq!(h.iterate(1), vec![Outcome::Completed]);
+    assert_eq!(
+        h.global("listed"),
+        "blocked connecting tls_handshaking sending waiting receiving duration looking_up"
+    );
+    assert_eq!(h.global("missing"), "nil");
+    assert_eq!(h.global("same"), "true true");
+    assert_eq!(h.global("batch"), "true");
+    assert!(
+        h.global("write")
+            .contains("t.lua:12: res.timings is read-only"),
+        "{}",
+        h.global("write")
+    );
+    let number = |name: &str| -> f64 {
+        let v: mlua::Value = h.script.lua.globals().get(name).expect("global");
+        v.as_f64().expect("a number")
+    };
+    let samples = h.samples();
+    let first = |m: &str| samples.iter().find(|s| s.0 == m).map(|s| s.2);
+    assert_eq!(first("http_req_duration"), Some(number("duration")));
+    assert_eq!(first("http_req_waiting"), Some(number("waiting")));
+    assert!(number("duration") > 0.0);
+}
+
 #[test]
 fn bad_request_arguments_raise_at_the_script_line() {
     let h = Harness::load(

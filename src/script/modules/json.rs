@@ -94,6 +94,10 @@ pub fn encode_fast(v: Slot, out: &mut Vec<u8>, depth: usize) -> bool {
             out.extend_from_slice(b"null")
         }
         ffi::LUA_TTABLE if depth < MAX_DEPTH => return encode_table(v, out, depth + 1),
+        ffi::LUA_TUSERDATA => {
+            return super::http::timings::read(v)
+                .is_some_and(|t| super::http::timings::write_json(&t, out))
+        }
         _ => return false,
     }
     true

@@ -8,6 +8,7 @@ pub mod failures;
 pub mod metrics;
 pub mod request;
 pub mod response;
+pub mod timings;
 
 use crate::http::{Client, ConnectionPolicy};
 use crate::script::context::{VuState, WorkerCtx};
@@ -35,6 +36,7 @@ pub fn register(lua: &Lua, native: &Table, ctx: &Rc<WorkerCtx>) -> mlua::Result<
         "res_extra",
         lua.create_function(|lua, (t, k): (Table, String)| response::extra_field(lua, &t, &k))?,
     )?;
+    timings::register(lua)?;
     cookie_jar::register(lua, native, ctx)
 }
 

@@ -1,4 +1,4 @@
-//! A response on its way to Lua: the 13 values the prelude's `build_response` takes, and
+//! A response on its way to Lua: the 6 values the prelude's `build_response` takes, and
 //! the rarely read fields packed in one string and unpacked on first access.
 
 use crate::http::Response;
@@ -60,10 +60,9 @@ fn unpack_extra(b: &[u8]) -> Option<Extra<'_>> {
 }
 
 /// A response as the values the prelude's `build_response` takes: status, body, error,
-/// error_code, the eight timings, and the lazy rest. (`intent::Reply` pushes the same
+/// error_code, the timings (a userdata), and the lazy rest. (`intent::Reply` pushes the same
 /// values without building them first; this form is for http.batch's lists.)
 pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
-    let t = res.timings;
     let body = match &res.body {
         Some(b) => Value::String(lua.create_string(b)?),
         None => Value::Nil,
@@ -72,20 +71,16 @@ pub fn to_lua_parts(lua: &Lua, res: Response) -> mlua::Result<Vec<Value>> {
         Some(e) => Value::String(lua.create_string(&e.message)?),
         None => Value::Nil,
     };
+    // SAFETY: a protected call with room on the stack; push raises only a memory error.
+    let timings: Value =
+        unsafe { lua.exec_raw((), |state| super::timings::push(state, &res.timings))? };
     let (status, code) = (res.status, res.error_code());
     Ok(vec![
         Value::Integer(status as i64),
         body,
         error,
         Value::Integer(code as i64),
-        Value::Number(t.duration),
-        Value::Number(t.waiting),
-        Value::Number(t.receiving),
-        Value::Number(t.blocked),
-        Value::Number(t.sending),
-        Value::Number(t.connecting),
-        Value::Number(t.tls_handshaking),
-        Value::Number(t.looking_up),
+        timings,
         Value::String(lua.create_string(pack_extra(&res))?),
     ])
 }
