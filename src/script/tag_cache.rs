@@ -214,15 +214,15 @@ pub fn plain(v: &Value) -> String {
     }
 }
 
-/// Hashes byte strings with a separator, so ("ab","c") and ("a","bc") differ.
+/// Hashes byte strings; each write starts with its length, so ("ab","c") and ("a","bc")
+/// differ.
 #[derive(Default)]
-struct KeyHasher(crate::fasthash::Fnv);
+struct KeyHasher(crate::fasthash::Fold);
 
 impl KeyHasher {
     fn add(&mut self, bytes: &[u8]) {
         use std::hash::Hasher;
         self.0.write(bytes);
-        self.0.write(&[0xff]);
     }
 
     fn finish(&self) -> u64 {

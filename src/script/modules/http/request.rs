@@ -111,37 +111,111 @@ fn text_pairs(t: Slot, what: &str) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+type Header = (hyper::header::HeaderName, hyper::header::HeaderValue);
+
+/// Headers validated before, by a hash of name and value; each entry keeps the bytes it was
+/// made from, and a hash that matches other bytes is validated anew. Scripts send the same
+/// few headers with every request: validating a name and copying a value was ~1,000
+/// instructions of a POST with one header; a clone of both is two reference counts.
+/// An entry: the name's and value's bytes end to end, and where the name ends.
+struct KnownHeaders(crate::fasthash::FastMap<u64, (Box<[u8]>, usize, Header)>);
+
+/// Unique values (a request id per request) must not grow it without end.
+const MAX_KNOWN_HEADERS: usize = 4096;
+
+thread_local! {
+    static KNOWN_HEADERS: std::cell::RefCell<KnownHeaders> =
+        std::cell::RefCell::new(KnownHeaders(Default::default()));
+}
+
+impl KnownHeaders {
+    fn key(name: &[u8], value: &[u8]) -> u64 {
+        use std::hash::Hasher;
+        let mut h = crate::fasthash::Fold::default();
+        h.write(name);
+        h.write(value);
+        h.finish()
+    }
+
+    /// The validated pair for these bytes, made by `make` (and kept) if not known.
+    fn get(
+        name: &[u8],
+        value: &[u8],
+        make: impl FnOnce() -> Result<Header, String>,
+    ) -> Result<Header, String> {
+        Self::get_keyed(Self::key(name, value), name, value, make)
+    }
+
+    fn get_keyed(
+        key: u64,
+        name: &[u8],
+        value: &[u8],
+        make: impl FnOnce() -> Result<Header, String>,
+    ) -> Result<Header, String> {
+        let same = |bytes: &[u8], split: usize| {
+            split == name.len()
+                && bytes.len() == name.len() + value.len()
+                && bytes[..split] == *name
+                && bytes[split..] == *value
+        };
+        let known = KNOWN_HEADERS.with_borrow(|k| {
+            k.0.get(&key)
+                .filter(|(bytes, split, _)| same(bytes, *split))
+                .map(|(_, _, h)| h.clone())
+        });
+        if let Some(h) = known {
+            return Ok(h);
+        }
+        let made = make()?;
+        KNOWN_HEADERS.with_borrow_mut(|k| {
+            if k.0.len() >= MAX_KNOWN_HEADERS {
+                k.0.clear();
+            }
+            let bytes = [name, value].concat().into();
+            k.0.insert(key, (bytes, name.len(), made.clone()));
+        });
+        Ok(made)
+    }
+}
+
 /// params.headers as validated HTTP headers, straight from the Lua strings' bytes.
-fn header_pairs(
-    t: Slot,
-) -> Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>, String> {
-    use hyper::header::{HeaderName, HeaderValue};
-    let mut out = Vec::new();
+fn header_pairs(t: Slot) -> Result<Vec<Header>, String> {
+    let mut out = Vec::with_capacity(4);
     t.pairs(|k, v| {
-        let name = match k.bytes() {
-            Some(b) => HeaderName::from_bytes(b),
-            None => HeaderName::from_bytes(k.text().unwrap_or_default().as_bytes()),
+        if let (Some(name), Some(value)) = (k.bytes(), v.bytes()) {
+            out.push(KnownHeaders::get(name, value, || one_header(k, v))?);
+        } else {
+            out.push(one_header(k, v)?);
         }
-        .map_err(|_| {
-            format!(
-                "params.headers: invalid header name {:?}",
-                k.text().unwrap_or_else(|| k.type_name().into())
-            )
-        })?;
-        let value = match v.bytes() {
-            Some(b) => HeaderValue::from_bytes(b),
-            None => HeaderValue::from_str(&v.text().ok_or_else(|| {
-                format!(
-                    "params.headers: value for {name} must be a string or number, got {}",
-                    v.type_name()
-                )
-            })?),
-        }
-        .map_err(|_| format!("params.headers: invalid value for {name}"))?;
-        out.push((name, value));
         Ok(())
     })?;
     Ok(out)
+}
+
+/// One `params.headers` entry, validated.
+fn one_header(k: Slot, v: Slot) -> Result<Header, String> {
+    use hyper::header::{HeaderName, HeaderValue};
+    let name = match k.bytes() {
+        Some(b) => HeaderName::from_bytes(b),
+        None => HeaderName::from_bytes(k.text().unwrap_or_default().as_bytes()),
+    }
+    .map_err(|_| {
+        format!(
+            "params.headers: invalid header name {:?}",
+            k.text().unwrap_or_else(|| k.type_name().into())
+        )
+    })?;
+    let value = match v.bytes() {
+        Some(b) => HeaderValue::from_bytes(b),
+        None => HeaderValue::from_str(&v.text().ok_or_else(|| {
+            format!(
+                "params.headers: value for {name} must be a string or number, got {}",
+                v.type_name()
+            )
+        })?),
+    }
+    .map_err(|_| format!("params.headers: invalid value for {name}"))?;
+    Ok((name, value))
 }
 
 /// Reads params in one pass over the table (most scripts set one or two keys). Unknown keys
@@ -202,10 +276,23 @@ fn param_cookies(t: Slot) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+thread_local! {
+    /// The last `params.timeout` text and its value: scripts pass the same one with every
+    /// request, and parsing it was ~700 instructions of a journey request.
+    static LAST_TIMEOUT: std::cell::RefCell<Option<(Vec<u8>, Duration)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn param_timeout(v: Slot) -> Result<Duration, String> {
     if let Some(s) = v.bytes() {
-        return duration::parse(&String::from_utf8_lossy(s))
-            .map_err(|e| format!("params.timeout: {e}"));
+        let last = LAST_TIMEOUT.with_borrow(|l| l.as_ref().filter(|(t, _)| t == s).map(|l| l.1));
+        if let Some(d) = last {
+            return Ok(d);
+        }
+        let d = duration::parse(&String::from_utf8_lossy(s))
+            .map_err(|e| format!("params.timeout: {e}"))?;
+        LAST_TIMEOUT.with_borrow_mut(|last| *last = Some((s.to_vec(), d)));
+        return Ok(d);
     }
     match v.number() {
         Some(ms) => Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
@@ -249,4 +336,34 @@ fn form_encode(pairs: &[(String, String)]) -> String {
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::{HeaderName, HeaderValue};
+
+    fn pair(name: &str, value: &str) -> Result<Header, String> {
+        Ok((
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn a_known_header_is_reused_and_other_bytes_under_its_hash_are_made_anew() {
+        let first = KnownHeaders::get_keyed(7, b"x-a", b"one", || pair("x-a", "one")).unwrap();
+        assert_eq!(first.1, "one");
+        // Known: not made again.
+        let again = KnownHeaders::get_keyed(7, b"x-a", b"one", || Err("made again".into()));
+        assert_eq!(again.unwrap().1, "one");
+        // The same hash for other bytes (a collision): validated and made, never the old pair.
+        let other = KnownHeaders::get_keyed(7, b"x-a", b"two", || pair("x-a", "two")).unwrap();
+        assert_eq!(other.1, "two");
+        let split = KnownHeaders::get_keyed(7, b"x-at", b"wo", || pair("x-at", "wo")).unwrap();
+        assert_eq!(
+            (split.0.as_str(), split.1.to_str().unwrap()),
+            ("x-at", "wo")
+        );
+    }
 }
