@@ -1,8 +1,8 @@
 //! Lua C functions written in Rust, for the calls a script makes per request (`check`, a
 //! metric's `add`). An mlua callback converts its arguments and runs under a protected call
 //! of its own; these read their arguments where they lie (`Slot`) and find the worker's
-//! context in their first upvalue. POST loop with a Rate, a Trend and a check: ~1,000
-//! instructions less per request than the Lua wrapper and mlua callback they replace.
+//! context in their first upvalue. POST loop with a Rate, a Trend and a check: 34,523 ->
+//! 31,901 instructions per request against the Lua code and mlua callbacks they replace.
 //!
 //! A Lua error is a longjmp: a raw function raises only from a frame that holds no Rust
 //! value with a destructor ([`raise`] pushes the message and drops it first).
