@@ -72,10 +72,15 @@ native.set_vu_main(describe_error)
 
 ---------------------------------------------------------------- json
 local json_encode, json_decode = native.json_encode, native.json_decode
+local json_encode_plain = native.json_encode_plain
 local json = {
   null = native.json_null,
   encode = function(v)
-    local text, err = json_encode(v)
+    -- Plain tables in C; the rest (metatables, NaN, mixed keys...) through serde.
+    local text = json_encode_plain(v)
+    if text ~= nil then return text end
+    local err
+    text, err = json_encode(v)
     if err ~= nil then error(err, 2) end
     return text
   end,
