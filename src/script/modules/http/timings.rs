@@ -2,7 +2,7 @@
 //! name (`res.timings.duration`), listed by `pairs`, written as a JSON object by
 //! `json.encode` and `tostring`. A table of eight named fields cost ~1,800 instructions per
 //! response to build (a hash insert per field, then the garbage collector's share), about 7%
-//! of the POST loop; this is one allocation, and a read by name costs ~100 instructions
+//! of the POST loop; this is one allocation, and a read by name costs ~250 instructions
 //! more than a table's.
 
 use crate::http::Timings;
