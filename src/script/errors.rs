@@ -36,6 +36,12 @@ pub fn lua_err(lua: &Lua, msg: String) -> mlua::Error {
     mlua::Error::RuntimeError(format!("{}{msg}", script_location(lua)))
 }
 
+/// Whether a frame's short source is the script's: not the engine's prelude or sandbox, not
+/// a C function.
+pub fn is_script_source(short: &str) -> bool {
+    !matches!(short, "prelude" | "sandbox" | "[C]" | "")
+}
+
 /// "file:line: " of the innermost stack frame that belongs to the script, not the engine.
 fn script_location(lua: &Lua) -> String {
     for level in 1..20 {
@@ -47,12 +53,7 @@ fn script_location(lua: &Lua) -> String {
         });
         match found {
             None => break,
-            Some((short, Some(line)))
-                if short != "prelude"
-                    && short != "sandbox"
-                    && short != "[C]"
-                    && !short.is_empty() =>
-            {
+            Some((short, Some(line))) if is_script_source(&short) => {
                 return format!("{short}:{line}: ");
             }
             _ => {}

@@ -57,8 +57,12 @@ local function describe_error(e)
   if e == nil then
     e = "error() was called without a message"
   elseif type(e) == "table" and getmetatable(e) == nil then
-    local ok, text = pcall(native.json_encode, e)
-    e = (ok and text) and ("error: " .. text) or tostring(e)
+    local text = native.json_encode_plain(e)
+    if text == nil then
+      local ok, t = pcall(native.json_encode, e)
+      text = ok and t or nil
+    end
+    e = text and ("error: " .. text) or tostring(e)
   elseif type(e) ~= "string" then
     e = tostring(e)
   end

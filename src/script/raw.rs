@@ -59,8 +59,8 @@ unsafe fn push_located(state: *mut ffi::lua_State, msg: String) {
     ffi::lua_pushlstring(state, text.as_ptr() as *const _, text.len());
 }
 
-/// "file:line: " of the innermost frame that is the script's (not the engine's prelude or
-/// sandbox, not a C function).
+/// "file:line: " of the innermost frame that is the script's, as `errors::lua_err` finds it
+/// for mlua callbacks (this one walks the stack with the C API).
 unsafe fn script_location(state: *mut ffi::lua_State) -> String {
     for level in 1..20 {
         let mut ar: ffi::lua_Debug = std::mem::zeroed();
@@ -70,7 +70,7 @@ unsafe fn script_location(state: *mut ffi::lua_State) -> String {
             break;
         }
         let short = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
-        if ar.currentline > 0 && !matches!(&*short, "prelude" | "sandbox" | "[C]" | "") {
+        if ar.currentline > 0 && super::errors::is_script_source(&short) {
             return format!("{short}:{}: ", ar.currentline);
         }
     }

@@ -46,23 +46,7 @@ pub fn custom_slot(ctx: &WorkerCtx, vu: Option<&VuState>, extra: Option<Slot>) -
         }
         return ctx.buffer.borrow_mut().tags(Vec::new());
     };
-    let mut h = KeyHasher::default();
-    h.add(b"custom");
-    h.add(&base_id.map_or(u64::MAX, |id| u64::from(id.0)).to_le_bytes());
-    let _ = t.pairs(|k, v| {
-        hash_scalar(&mut h, k);
-        hash_scalar(&mut h, v);
-        Ok(())
-    });
-    let made = cached(ctx, h.finish(), || -> Result<TagSetId, ()> {
-        let mut pairs = base_pairs(vu);
-        let _ = t.pairs(|k, v| {
-            pairs.push((slot_text(k), slot_text(v)));
-            Ok(())
-        });
-        Ok(ctx.buffer.borrow_mut().tags(pairs))
-    });
-    made.expect("building custom tags cannot fail")
+    from_table(ctx, vu, base_id, b"custom", None, Some(t))
 }
 
 /// Feeds a tag key or value to the hasher: its kind, then its bytes or bits.
@@ -101,10 +85,26 @@ pub fn exact(ctx: &WorkerCtx, pairs: Vec<(String, String)>) -> TagSetId {
 /// read where it lies. Cached by a hash of all three, so a known check allocates nothing.
 pub fn check(ctx: &WorkerCtx, vu: Option<&VuState>, name: Slot, tags: Option<Slot>) -> TagSetId {
     let base_id = vu.map(|v| base(ctx, v));
+    from_table(ctx, vu, base_id, b"check", Some(name), tags)
+}
+
+/// The base tags, then `check` = `name` if given, then a tag table read where it lies;
+/// found by a hash of all of it (`kind` keeps custom and check sets apart), so a known set
+/// builds no strings.
+fn from_table(
+    ctx: &WorkerCtx,
+    vu: Option<&VuState>,
+    base_id: Option<TagSetId>,
+    kind: &[u8],
+    name: Option<Slot>,
+    tags: Option<Slot>,
+) -> TagSetId {
     let mut h = KeyHasher::default();
-    h.add(b"check");
+    h.add(kind);
     h.add(&base_id.map_or(u64::MAX, |id| u64::from(id.0)).to_le_bytes());
-    hash_scalar(&mut h, name);
+    if let Some(n) = name {
+        hash_scalar(&mut h, n);
+    }
     if let Some(t) = tags {
         let _ = t.pairs(|k, v| {
             hash_scalar(&mut h, k);
@@ -114,7 +114,9 @@ pub fn check(ctx: &WorkerCtx, vu: Option<&VuState>, name: Slot, tags: Option<Slo
     }
     let made = cached(ctx, h.finish(), || -> Result<TagSetId, ()> {
         let mut pairs = base_pairs(vu);
-        pairs.push(("check".into(), slot_text(name)));
+        if let Some(n) = name {
+            pairs.push(("check".into(), slot_text(n)));
+        }
         if let Some(t) = tags {
             let _ = t.pairs(|k, v| {
                 pairs.push((slot_text(k), slot_text(v)));
@@ -123,7 +125,7 @@ pub fn check(ctx: &WorkerCtx, vu: Option<&VuState>, name: Slot, tags: Option<Slo
         }
         Ok(ctx.buffer.borrow_mut().tags(pairs))
     });
-    made.expect("building check tags cannot fail")
+    made.expect("building tags from a table cannot fail")
 }
 
 /// The tag set of an HTTP sample: base tags, method, status, url, name, proto, error code,

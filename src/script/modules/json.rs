@@ -6,12 +6,12 @@
 //! booleans and such tables) is written straight from the Lua stack (see `encode_fast`):
 //! mlua's serde path turned every key and value into a registry reference and built a
 //! serde_json tree first, a fifth of a journey beacon's instructions. Anything else (a
-//! metatable, mixed or sparse keys, invalid UTF-8, NaN, deep nesting, userdata, functions)
-//! takes the serde path, so its output and its errors are what they always were.
+//! metatable, mixed or sparse keys, invalid UTF-8, NaN, deep nesting, userdata other than
+//! `res.timings`, functions) takes the serde path, so its output and its errors are what
+//! they always were.
 
 use crate::script::stack::Slot;
-use mlua::state::RawLua;
-use mlua::{ffi, FromLua, FromLuaMulti, Lua, LuaSerdeExt, MultiValue, Table, Value};
+use mlua::{ffi, Lua, LuaSerdeExt, Table, Value};
 use std::os::raw::c_int;
 
 pub fn register(lua: &Lua, native: &Table) -> mlua::Result<()> {
@@ -22,11 +22,8 @@ pub fn register(lua: &Lua, native: &Table) -> mlua::Result<()> {
     })?;
     native.set(
         "json_encode",
-        lua.create_function(|lua, arg: EncodeArg| {
-            let v = match arg {
-                EncodeArg::Done(text) => return Ok((Some(text), None)),
-                EncodeArg::Slow(v) => v,
-            };
+        // The serde path, after `json_encode_plain` gave nil (the prelude tries that first).
+        lua.create_function(|lua, v: Value| {
             Ok(match lua.from_value::<serde_json::Value>(v) {
                 Ok(json) => (Some(json.to_string()), None),
                 Err(err) => (None, Some(format!("json.encode: {err}"))),
@@ -68,33 +65,6 @@ unsafe extern "C-unwind" fn encode_plain(state: *mut ffi::lua_State) -> c_int {
         *out = Vec::new(); // a one-off big document is not kept
     }
     1
-}
-
-/// json.encode's argument: already encoded where it lay, or the value for the serde path.
-enum EncodeArg {
-    Done(String),
-    Slow(Value),
-}
-
-impl FromLuaMulti for EncodeArg {
-    fn from_lua_multi(values: MultiValue, lua: &Lua) -> mlua::Result<Self> {
-        Ok(EncodeArg::Slow(Value::from_lua_multi(values, lua)?))
-    }
-
-    unsafe fn from_stack_multi(nvals: c_int, lua: &RawLua) -> mlua::Result<Self> {
-        if nvals >= 1 {
-            let mut out = Vec::with_capacity(128);
-            if encode_fast(Slot::new(lua.state(), -nvals), &mut out, 0) {
-                // Every piece written is valid UTF-8 (strings were checked, the rest is ASCII).
-                return Ok(EncodeArg::Done(String::from_utf8_unchecked(out)));
-            }
-        }
-        Ok(EncodeArg::Slow(if nvals >= 1 {
-            Value::from_stack(-nvals, lua)?
-        } else {
-            Value::Nil
-        }))
-    }
 }
 
 /// Deeper tables go the serde path (which also reports recursive ones).
