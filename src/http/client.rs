@@ -15,8 +15,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Uri};
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -24,7 +27,8 @@ use url::Url;
 #[derive(Clone)]
 pub struct Client {
     pool: Rc<Pool>,
-    user_agent: hyper::header::HeaderValue,
+    /// Shared: a `Client` is held by every request in flight (see `send`).
+    user_agent: Rc<hyper::header::HeaderValue>,
     /// Parsed URLs by text: load tests hit the same few URLs millions of times.
     urls: Rc<RefCell<crate::fasthash::FastMap<String, Rc<Parsed>>>>,
     /// Connection slots: at most this many requests (so sockets) in flight on this pool.
@@ -61,8 +65,10 @@ impl Client {
         };
         Ok(Client {
             pool: Rc::new(Pool::new(net, max_idle)),
-            user_agent: hyper::header::HeaderValue::from_str(user_agent)
-                .map_err(|e| format!("option userAgent: {e}"))?,
+            user_agent: Rc::new(
+                hyper::header::HeaderValue::from_str(user_agent)
+                    .map_err(|e| format!("option userAgent: {e}"))?,
+            ),
             urls: Rc::default(),
             slots: max_connections.map(|n| Rc::new(tokio::sync::Semaphore::new(n.max(1)))),
         })
@@ -70,50 +76,59 @@ impl Client {
 
     /// Sends the request, following up to `max_redirects` redirects. Returns every hop; the
     /// last one is the script's response. The jar is borrowed only between awaits.
-    pub async fn send(&self, spec: &RequestSpec, jar: &impl Jar) -> Vec<Response> {
-        let mut hops = Vec::with_capacity(1);
-        let mut method = spec.method.clone();
-        // Borrowed, not cloned: a clone of a request's Bytes allocates its shared header.
-        let mut body = spec.body.as_ref();
-        let invalid = |text: &str, e: String| {
-            failed(
-                spec,
-                text,
-                ErrorCode {
-                    code: 1020,
-                    message: format!("invalid URL {text:?}: {e}"),
-                },
-            )
-        };
-        let mut url = match self.parsed(&spec.url) {
-            Ok(u) => u,
-            Err(e) => {
-                hops.push(invalid(&spec.url, e));
-                return hops;
-            }
-        };
-        loop {
-            let res = self.send_one(spec, &method, &url, body, jar).await;
-            let location = redirect_target(&res, &url.url);
-            let status = res.status;
-            hops.push(res);
-            match location {
-                Some(next) if (hops.len() as u32) <= spec.max_redirects => {
-                    // 303, and 301/302 after a POST, become GET without a body (as browsers and k6 do).
-                    if status == 303 || ((status == 301 || status == 302) && method == Method::POST)
-                    {
-                        method = Method::GET;
-                        body = None;
-                    }
-                    url = match self.parsed(next.as_str()) {
-                        Ok(u) => u,
-                        Err(e) => {
-                            hops.push(invalid(next.as_str(), e));
-                            return hops;
-                        }
-                    };
+    /// A plain fn returning an async block, as `send_one`.
+    #[allow(clippy::manual_async_fn)]
+    pub fn send<'a, J: Jar>(
+        &'a self,
+        spec: &'a RequestSpec,
+        jar: &'a J,
+    ) -> impl Future<Output = Vec<Response>> + 'a {
+        async move {
+            let mut hops = Vec::with_capacity(1);
+            let mut method = spec.method.clone();
+            // Borrowed, not cloned: a clone of a request's Bytes allocates its shared header.
+            let mut body = spec.body.as_ref();
+            let invalid = |text: &str, e: String| {
+                failed(
+                    spec,
+                    text,
+                    ErrorCode {
+                        code: 1020,
+                        message: format!("invalid URL {text:?}: {e}"),
+                    },
+                )
+            };
+            let mut url = match self.parsed(&spec.url) {
+                Ok(u) => u,
+                Err(e) => {
+                    hops.push(invalid(&spec.url, e));
+                    return hops;
                 }
-                _ => return hops,
+            };
+            loop {
+                let res = self.send_one(spec, &method, &url, body, jar).await;
+                let location = redirect_target(&res, &url.url);
+                let status = res.status;
+                hops.push(res);
+                match location {
+                    Some(next) if (hops.len() as u32) <= spec.max_redirects => {
+                        // 303, and 301/302 after a POST, become GET without a body (as browsers and k6 do).
+                        if status == 303
+                            || ((status == 301 || status == 302) && method == Method::POST)
+                        {
+                            method = Method::GET;
+                            body = None;
+                        }
+                        url = match self.parsed(next.as_str()) {
+                            Ok(u) => u,
+                            Err(e) => {
+                                hops.push(invalid(next.as_str(), e));
+                                return hops;
+                            }
+                        };
+                    }
+                    _ => return hops,
+                }
             }
         }
     }
@@ -164,106 +179,119 @@ impl Client {
         Ok(parsed)
     }
 
-    async fn send_one(
-        &self,
-        spec: &RequestSpec,
-        method: &Method,
-        parsed: &Parsed,
-        body: Option<&Bytes>,
-        jar: &impl Jar,
-    ) -> Response {
-        let url = &parsed.url;
-        let host = &parsed.origin.1;
-        // Blocks end what is not needed across an await: a future stores every local whose
-        // scope spans one, moved-from or not (this future is in every request in flight).
-        let cookie_value = {
-            let mut cookie_pairs = jar
-                .existing()
-                .map(|j| j.borrow().matching(host, url.path(), parsed.origin.0))
-                .unwrap_or_default();
-            cookie_pairs.extend(spec.cookies.iter().cloned());
-            let header = (!cookie_pairs.is_empty()).then(|| {
-                cookie_pairs
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            });
-            match header.as_deref().map(hyper::header::HeaderValue::from_str) {
-                Some(Err(e)) => {
-                    return failed(
-                        spec,
-                        url.as_str(),
-                        ErrorCode {
-                            code: 1000,
-                            message: format!("invalid cookie header: {e}"),
-                        },
-                    )
+    /// One hop. A plain fn returning an async block, not an async fn: an async fn stores
+    /// each argument twice (rust-lang/rust#62958), and this future is in every request in
+    /// flight.
+    #[allow(clippy::manual_async_fn)]
+    fn send_one<'a, J: Jar>(
+        &'a self,
+        spec: &'a RequestSpec,
+        method: &'a Method,
+        parsed: &'a Parsed,
+        body: Option<&'a Bytes>,
+        jar: &'a J,
+    ) -> impl Future<Output = Response> + 'a {
+        async move {
+            let url = &parsed.url;
+            let host = &parsed.origin.1;
+            // Blocks end what is not needed across an await: a future stores every local whose
+            // scope spans one, moved-from or not (this future is in every request in flight).
+            let cookie_value = {
+                let mut cookie_pairs = jar
+                    .existing()
+                    .map(|j| j.borrow().matching(host, url.path(), parsed.origin.0))
+                    .unwrap_or_default();
+                cookie_pairs.extend(spec.cookies.iter().cloned());
+                let header = (!cookie_pairs.is_empty()).then(|| {
+                    cookie_pairs
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+                match header.as_deref().map(hyper::header::HeaderValue::from_str) {
+                    Some(Err(e)) => {
+                        return failed(
+                            spec,
+                            url.as_str(),
+                            ErrorCode {
+                                code: 1000,
+                                message: format!("invalid cookie header: {e}"),
+                            },
+                        )
+                    }
+                    Some(Ok(v)) => Some(v),
+                    None => None,
                 }
-                Some(Ok(v)) => Some(v),
-                None => None,
-            }
-        };
-        let body = body.unwrap_or(&NO_BODY);
-        let has_ua = spec
-            .headers
-            .iter()
-            .any(|(k, _)| k == hyper::header::USER_AGENT);
-        let queued = Instant::now();
-        let deadline = tokio::time::Instant::from_std(queued) + spec.timeout;
-        let fail = |e: ErrorCode, start: Instant| {
-            let mut r = failed(spec, url.as_str(), e);
-            r.method = method.clone();
-            r.timings.blocked = ms(start - queued);
-            r.timings.duration = ms(start.elapsed());
-            r.timings.waiting = r.timings.duration;
-            r
-        };
-        // Held until the body is read, when the connection goes back to the pool.
-        // Instants are read only where something may have waited: a clock read is ~20 ns,
-        // and a kept-alive request without a slot limit takes none of these waits.
-        let (_slot, slot_at) = match &self.slots {
-            None => (None, queued),
-            Some(slots) => match tokio::time::timeout_at(deadline, slots.acquire()).await {
-                Ok(Ok(permit)) => (Some(permit), Instant::now()),
-                // The semaphore is never closed; a timeout is the request's own timeout.
-                _ => return fail(timeout_error(), Instant::now()),
-            },
-        };
-        let origin = &parsed.origin;
-        let req = Outgoing {
-            method,
-            parsed,
-            spec,
-            body,
-            user_agent: (!has_ua).then_some(&self.user_agent),
-            cookie: cookie_value.as_ref(),
-        };
-        // Built on first use (the protocol is known at checkout) and kept for a stale retry.
-        let mut h1_bytes = None;
-        let mut fresh = false;
-        let (got, info, cost, sent_at) = loop {
-            // A kept-alive connection needs no await; dialing (DNS, TCP, TLS, the HTTP/2
-            // handshake) is a future of kilobytes, boxed so that every request in flight
-            // does not carry it. A retry after a stale connection dials anew, within the
-            // same deadline.
-            let (
-                Checkout {
-                    sender,
-                    info,
-                    cost,
-                    reused,
-                },
-                sent_at,
-            ) = {
-                let now = if fresh {
-                    None
-                } else {
-                    self.pool.reuse_h1_now(origin)
+            };
+            let body = body.unwrap_or(&NO_BODY);
+            let has_ua = spec
+                .headers
+                .iter()
+                .any(|(k, _)| k == hyper::header::USER_AGENT);
+            let queued = Instant::now();
+            let deadline = tokio::time::Instant::from_std(queued) + spec.timeout;
+            // A macro, not a closure: a closure's captures would be stored once more.
+            macro_rules! fail {
+                ($e:expr, $start:expr) => {
+                    failed_after(spec, url, method, queued, $e, $start)
                 };
-                let checkout = match now {
-                    Some(c) => Ok((c, slot_at)),
-                    None => {
+            }
+            // Held until the body is read, when the connection goes back to the pool.
+            // Instants are read only where something may have waited: a clock read is ~20 ns,
+            // and a kept-alive request without a slot limit takes none of these waits.
+            // A free slot is taken without awaiting: the acquire future is boxed, made only when
+            // every slot is busy (like the dial below, it would otherwise sit in every request).
+            let (_slot, slot_at) = match &self.slots {
+                None => (None, queued),
+                Some(slots) => match slots.try_acquire() {
+                    Ok(permit) => (Some(permit), queued),
+                    Err(_) => {
+                        match tokio::time::timeout_at(deadline, Box::pin(slots.acquire())).await {
+                            Ok(Ok(permit)) => (Some(permit), Instant::now()),
+                            // The semaphore is never closed; a timeout is the request's own timeout.
+                            _ => return fail!(timeout_error(), Instant::now()),
+                        }
+                    }
+                },
+            };
+            let origin = &parsed.origin;
+            // Made where it is written (a struct of references kept would be stored again).
+            macro_rules! outgoing {
+                () => {
+                    Outgoing {
+                        method,
+                        parsed,
+                        spec,
+                        body,
+                        user_agent: (!has_ua).then_some(&*self.user_agent),
+                        cookie: cookie_value.as_ref(),
+                    }
+                };
+            }
+            let mut fresh = false;
+            let (got, info, cost, sent_at) = loop {
+                // A kept-alive connection needs no await; dialing (DNS, TCP, TLS, the HTTP/2
+                // handshake) is a future of kilobytes, boxed so that every request in flight
+                // does not carry it. A retry after a stale connection dials anew, within the
+                // same deadline.
+                let (
+                    Checkout {
+                        mut sender,
+                        info,
+                        cost,
+                        reused,
+                    },
+                    sent_at,
+                ) = {
+                    // The kept-alive connection is taken in a statement of its own: a value
+                    // whose scope spans the dial's await would be stored in the future.
+                    let checkout = 'take: {
+                        if !fresh {
+                            if let Some(c) = self.pool.reuse_h1_now(origin) {
+                                break 'take Ok((c, slot_at));
+                            }
+                        }
                         let get = Box::pin(async {
                             if fresh {
                                 self.pool.open(origin, url.as_str()).await
@@ -273,103 +301,167 @@ impl Client {
                         });
                         match tokio::time::timeout_at(deadline, get).await {
                             Ok(c) => c.map(|c| (c, Instant::now())),
-                            Err(_) => return fail(timeout_error(), slot_at),
+                            Err(_) => return fail!(timeout_error(), slot_at),
                         }
+                    };
+                    match checkout {
+                        Ok(c) => c,
+                        Err(e) => return fail!(e, slot_at),
                     }
                 };
-                match checkout {
-                    Ok(c) => c,
-                    Err(e) => return fail(e, slot_at),
+                match sender {
+                    Sender::H1(ref mut conn) => {
+                        let head_request = *method == Method::HEAD;
+                        let keep_body = spec.response_type != ResponseType::None;
+                        // Three steps under one timer. The wait for the server (the middle one,
+                        // most of a request's life in flight) holds only the connection: the
+                        // reading state is boxed and made once bytes are there, so that the
+                        // thousands of requests a slow server holds at once do not carry it.
+                        let outcome = 'x: {
+                            let mut timer = pin!(tokio::time::sleep_until(deadline));
+                            // The request's bytes live only while they are written (a retry
+                            // after a stale connection makes them again).
+                            let sent = {
+                                let (head, rest) = outgoing!().h1_request();
+                                let mut done = 0;
+                                let write = pin!(std::future::poll_fn(|cx| {
+                                    conn.poll_write_request(cx, &head, rest, &mut done)
+                                }));
+                                match until(write, timer.as_mut()).await {
+                                    None => break 'x None,
+                                    Some(Err(e)) => break 'x Some(Err(e)),
+                                    Some(Ok(())) => (head.len() + rest.len()) as u64,
+                                }
+                            };
+                            let written_at = Instant::now();
+                            {
+                                let ready =
+                                    pin!(std::future::poll_fn(|cx| conn.poll_response_ready(cx)));
+                                if until(ready, timer.as_mut()).await.is_none() {
+                                    break 'x None;
+                                }
+                            }
+                            let mut read = Box::pin(conn.read_response(
+                                head_request,
+                                keep_body,
+                                sent,
+                                written_at,
+                            ));
+                            until(read.as_mut(), timer.as_mut()).await
+                        };
+                        match outcome {
+                            None => return fail!(timeout_error(), slot_at),
+                            // A kept-alive connection the server closed meanwhile: once more on a new
+                            // one, if nothing was sent or the request is safe to repeat (Go's
+                            // rule, which k6 follows); a POST the server may have read is not
+                            // sent twice.
+                            Some(Err(e))
+                                if reused
+                                    && !fresh
+                                    && (e.nothing_sent()
+                                        || (e.stale() && replayable(method, spec))) =>
+                            {
+                                fresh = true
+                            }
+                            Some(Err(e)) => return fail!(h1_error(e, url.as_str()), slot_at),
+                            Some(Ok(x)) => {
+                                if let (true, Sender::H1(conn)) = (x.reusable, sender) {
+                                    self.pool.checkin(origin, conn, info);
+                                }
+                                let got = Received::from_h1(x, sent_at, Instant::now());
+                                break (got, info, cost, sent_at);
+                            }
+                        }
+                    }
+                    Sender::H2(mut sender) => {
+                        // Boxed whole like the dial above: HTTP/1.1 requests should not carry
+                        // its state (a future stores every local of every branch).
+                        let exchange = Box::pin(async {
+                            let req = outgoing!();
+                            let sending = sender.send_request(req.h2_request());
+                            let resp = match tokio::time::timeout_at(deadline, sending).await {
+                                Err(_) => return Err(timeout_error()),
+                                Ok(Err(e)) => return Err(classify(&e, url.as_str())),
+                                Ok(Ok(resp)) => resp,
+                            };
+                            let headers_at = Instant::now();
+                            let got = Received::from_h2(resp, &req, url.as_str(), deadline).await;
+                            Ok(got.timed(sent_at, headers_at, Instant::now()))
+                        });
+                        match exchange.await {
+                            Err(e) => return fail!(e, slot_at),
+                            Ok(got) => break (got, info, cost, sent_at),
+                        }
+                    }
                 }
             };
-            match sender {
-                Sender::H1(mut conn) => {
-                    let (head, rest) = h1_bytes.get_or_insert_with(|| req.h1_request());
-                    let x = conn.exchange(
-                        head,
-                        rest,
-                        *method == Method::HEAD,
-                        spec.response_type != ResponseType::None,
-                    );
-                    match tokio::time::timeout_at(deadline, x).await {
-                        Err(_) => return fail(timeout_error(), slot_at),
-                        // A kept-alive connection the server closed meanwhile: once more on a new
-                        // one, if nothing was sent or the request is safe to repeat (Go's
-                        // rule, which k6 follows); a POST the server may have read is not
-                        // sent twice.
-                        Ok(Err(e))
-                            if reused
-                                && !fresh
-                                && (e.nothing_sent()
-                                    || (e.stale() && replayable(method, spec))) =>
-                        {
-                            fresh = true
-                        }
-                        Ok(Err(e)) => return fail(h1_error(e, url.as_str()), slot_at),
-                        Ok(Ok(x)) => {
-                            if x.reusable {
-                                self.pool.checkin(origin, conn, info);
-                            }
-                            let got = Received::from_h1(x, sent_at, Instant::now());
-                            break (got, info, cost, sent_at);
-                        }
-                    }
-                }
-                Sender::H2(mut sender) => {
-                    // Boxed like the dial above: HTTP/1.1 requests should not carry it.
-                    let exchange = Box::pin(async {
-                        let resp = sender.send_request(req.h2_request()).await?;
-                        Ok::<_, hyper::Error>((resp, Instant::now()))
-                    });
-                    match tokio::time::timeout_at(deadline, exchange).await {
-                        Err(_) => return fail(timeout_error(), slot_at),
-                        Ok(Err(e)) => return fail(classify(&e, url.as_str()), slot_at),
-                        Ok(Ok((resp, headers_at))) => {
-                            let got =
-                                Box::pin(Received::from_h2(resp, &req, url.as_str(), deadline))
-                                    .await;
-                            let end = Instant::now();
-                            let got = got.timed(sent_at, headers_at, end);
-                            break (got, info, cost, sent_at);
-                        }
-                    }
+            for (k, v) in got.headers.iter() {
+                if k == "set-cookie" {
+                    jar.get()
+                        .borrow_mut()
+                        .store(&String::from_utf8_lossy(v), host, url.path());
                 }
             }
-        };
-        for (k, v) in got.headers.iter() {
-            if k == "set-cookie" {
-                jar.get()
-                    .borrow_mut()
-                    .store(&String::from_utf8_lossy(v), host, url.path());
+            let mut timings = got.timings;
+            // Everything before the send that is not connecting or TLS is blocked time (k6): a
+            // pool slot, the turn to share a first HTTP/2 connection, the DNS lookup (also
+            // reported alone as looking_up). None of it is in duration.
+            let before_send =
+                (sent_at - queued).saturating_sub(cost.connecting + cost.tls_handshaking);
+            timings.blocked = ms(before_send);
+            timings.looking_up = ms(cost.looking_up);
+            timings.connecting = ms(cost.connecting);
+            timings.tls_handshaking = ms(cost.tls_handshaking);
+            Response {
+                method: method.clone(),
+                url: url.as_str().to_owned(),
+                status: if got.error.is_some() { 0 } else { got.status },
+                proto: got.proto,
+                tls_version: info.tls_version,
+                headers: got.headers,
+                body: if got.error.is_some() { None } else { got.body },
+                error: got.error,
+                timings,
+                bytes_sent: got.sent,
+                bytes_received: got.received,
             }
-        }
-        let mut timings = got.timings;
-        // Everything before the send that is not connecting or TLS is blocked time (k6): a
-        // pool slot, the turn to share a first HTTP/2 connection, the DNS lookup (also
-        // reported alone as looking_up). None of it is in duration.
-        let before_send = (sent_at - queued).saturating_sub(cost.connecting + cost.tls_handshaking);
-        timings.blocked = ms(before_send);
-        timings.looking_up = ms(cost.looking_up);
-        timings.connecting = ms(cost.connecting);
-        timings.tls_handshaking = ms(cost.tls_handshaking);
-        Response {
-            method: method.clone(),
-            url: url.as_str().to_owned(),
-            status: if got.error.is_some() { 0 } else { got.status },
-            proto: got.proto,
-            tls_version: info.tls_version,
-            headers: got.headers,
-            body: if got.error.is_some() { None } else { got.body },
-            error: got.error,
-            timings,
-            bytes_sent: got.sent,
-            bytes_received: got.received,
         }
     }
 }
 
 /// The body of a request without one.
 static NO_BODY: Bytes = Bytes::new();
+
+/// A request that failed at `start` after it was queued at `queued`.
+fn failed_after(
+    spec: &RequestSpec,
+    url: &Url,
+    method: &Method,
+    queued: Instant,
+    e: ErrorCode,
+    start: Instant,
+) -> Response {
+    let mut r = failed(spec, url.as_str(), e);
+    r.method = method.clone();
+    r.timings.blocked = ms(start - queued);
+    r.timings.duration = ms(start.elapsed());
+    r.timings.waiting = r.timings.duration;
+    r
+}
+
+/// `fut`'s output, or None if `timer` (the request's deadline) fires first. Not tokio's
+/// `Timeout`: the steps of one exchange share a timer, registered at most once.
+fn until<'a, F: Future>(
+    mut fut: Pin<&'a mut F>,
+    mut timer: Pin<&'a mut tokio::time::Sleep>,
+) -> impl Future<Output = Option<F::Output>> + 'a {
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+}
 
 /// A request ready to be written, in either protocol.
 struct Outgoing<'a> {
@@ -382,7 +474,7 @@ struct Outgoing<'a> {
     cookie: Option<&'a hyper::header::HeaderValue>,
 }
 
-impl Outgoing<'_> {
+impl<'a> Outgoing<'a> {
     /// The HTTP/1.1 request head, with room for `then` bytes more. Content-Length is ours: a
     /// script's own would misframe.
     fn h1_head(&self, then: usize) -> Vec<u8> {
@@ -428,7 +520,7 @@ impl Outgoing<'_> {
 
     /// The head with a small body appended (one buffer, one write), and what is left to
     /// write after it.
-    fn h1_request(&self) -> (Vec<u8>, &[u8]) {
+    fn h1_request(&self) -> (Vec<u8>, &'a [u8]) {
         let small = self.body.len() <= 16 * 1024;
         let mut h = self.h1_head(if small { self.body.len() } else { 0 });
         if small {
