@@ -52,7 +52,10 @@ impl TrendSink {
         self.max = self.max.max(v);
         // Negative values cannot live in an HDR histogram; they count as 0 for percentiles
         // (min, max, avg stay exact).
-        let scaled = (v.max(0.0) * TREND_SCALE).round() as u64;
+        // Rounded by adding a half and truncating (exact for non-negative values but at
+        // the last bit of ties): `f64::round` is a libm call on x86-64 without SSE4.1,
+        // ~25 instructions of every trend sample.
+        let scaled = (v.max(0.0) * TREND_SCALE + 0.5) as u64;
         // record() grows the auto-resizing histogram; only a value beyond u64 range saturates.
         if self.hist.record(scaled).is_err() {
             self.hist.saturating_record(scaled);
