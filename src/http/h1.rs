@@ -156,8 +156,8 @@ impl H1Conn {
 
     /// Sends `head` then `req_body`, reads the response. `keep_body` false counts the body
     /// without keeping it; `head_request` is a HEAD (no body follows whatever the headers say).
-    /// The three steps a request in flight takes (the client takes them one by one, so that
-    /// the wait for the server holds no read state).
+    /// The three steps of a request in flight in one call, for the tests: the client takes
+    /// them one by one, so that the wait for the server holds no read state.
     #[cfg(test)]
     pub async fn exchange(
         &mut self,
