@@ -16,10 +16,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Uri};
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -313,42 +312,11 @@ impl Client {
                     Sender::H1(ref mut conn) => {
                         let head_request = *method == Method::HEAD;
                         let keep_body = spec.response_type != ResponseType::None;
-                        // Three steps under one timer. The wait for the server (the middle one,
-                        // most of a request's life in flight) holds only the connection: the
-                        // reading state is boxed and made once bytes are there, so that the
-                        // thousands of requests a slow server holds at once do not carry it.
-                        let outcome = 'x: {
-                            let mut timer = pin!(tokio::time::sleep_until(deadline));
-                            // The request's bytes live only while they are written (a retry
-                            // after a stale connection makes them again).
-                            let sent = {
-                                let (head, rest) = outgoing!().h1_request();
-                                let mut done = 0;
-                                let write = pin!(std::future::poll_fn(|cx| {
-                                    conn.poll_write_request(cx, &head, rest, &mut done)
-                                }));
-                                match until(write, timer.as_mut()).await {
-                                    None => break 'x None,
-                                    Some(Err(e)) => break 'x Some(Err(e)),
-                                    Some(Ok(())) => (head.len() + rest.len()) as u64,
-                                }
-                            };
-                            let written_at = Instant::now();
-                            {
-                                let ready =
-                                    pin!(std::future::poll_fn(|cx| conn.poll_response_ready(cx)));
-                                if until(ready, timer.as_mut()).await.is_none() {
-                                    break 'x None;
-                                }
-                            }
-                            let mut read = Box::pin(conn.read_response(
-                                head_request,
-                                keep_body,
-                                sent,
-                                written_at,
-                            ));
-                            until(read.as_mut(), timer.as_mut()).await
-                        };
+                        let timer = pin!(tokio::time::sleep_until(deadline));
+                        let (head, rest) = outgoing!().h1_request();
+                        let outcome = conn
+                            .exchange(head, rest, head_request, keep_body, timer)
+                            .await;
                         match outcome {
                             None => return fail!(timeout_error(), slot_at),
                             // A kept-alive connection the server closed meanwhile: once more on a new
@@ -447,20 +415,6 @@ fn failed_after(
     r.timings.duration = ms(start.elapsed());
     r.timings.waiting = r.timings.duration;
     r
-}
-
-/// `fut`'s output, or None if `timer` (the request's deadline) fires first. Not tokio's
-/// `Timeout`: the steps of one exchange share a timer, registered at most once.
-fn until<'a, F: Future>(
-    mut fut: Pin<&'a mut F>,
-    mut timer: Pin<&'a mut tokio::time::Sleep>,
-) -> impl Future<Output = Option<F::Output>> + 'a {
-    std::future::poll_fn(move |cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
 }
 
 /// A request ready to be written, in either protocol.
@@ -779,7 +733,7 @@ mod tests {
     }
 
     /// Every request in flight holds this future (thousands at once when the server is
-    /// slow): 1,432 bytes before the exchange was split into steps, 744 after
+    /// slow): 1,432 bytes before the exchange was split into steps, 712 after
     /// (`rustc -Zprint-type-sizes`). A budget, so that a new local kept across an await
     /// shows up here rather than in the journey's peak RSS.
     #[test]

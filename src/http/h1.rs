@@ -9,10 +9,27 @@
 
 use super::connect::Stream;
 use super::types::Headers;
+use std::future::Future;
 use std::io;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// `fut`'s output, or None if `timer` fires first. Not tokio's `Timeout`: the steps of one
+/// exchange share a timer, registered at most once.
+fn until<'a, F: Future>(
+    mut fut: Pin<&'a mut F>,
+    mut timer: Pin<&'a mut Sleep>,
+) -> impl Future<Output = Option<F::Output>> + 'a {
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+}
 
 /// A response head larger than this is refused (hyper's default is ~400 KB; 64 KB is
 /// Go's and nginx's order of magnitude).
@@ -154,31 +171,53 @@ impl H1Conn {
             .is_ready()
     }
 
-    /// Sends `head` then `req_body`, reads the response. `keep_body` false counts the body
-    /// without keeping it; `head_request` is a HEAD (no body follows whatever the headers say).
-    /// The three steps of a request in flight in one call, for the tests: the client takes
-    /// them one by one, so that the wait for the server holds no read state.
-    #[cfg(test)]
-    pub async fn exchange(
-        &mut self,
-        head: &[u8],
-        req_body: &[u8],
+    /// Sends `head` then `req_body`, reads the response; None if `timer` (the request's
+    /// deadline) fires first. `keep_body` false counts the body without keeping it;
+    /// `head_request` is a HEAD (no body follows whatever the headers say).
+    ///
+    /// Three steps under the one timer. The wait for the server (the middle one, most of a
+    /// request's life in flight) holds only this connection: the reading state is boxed and
+    /// made once bytes are there, and `head` is freed once written (a stale-connection retry
+    /// makes it again), so that the thousands of requests a slow server holds at once carry
+    /// neither.
+    ///
+    /// A plain fn returning an async block: an async fn stores its arguments twice
+    /// (rust-lang/rust#62958).
+    #[allow(clippy::manual_async_fn)]
+    pub fn exchange<'a>(
+        &'a mut self,
+        head: Vec<u8>,
+        req_body: &'a [u8],
         head_request: bool,
         keep_body: bool,
-    ) -> Result<Exchange, H1Error> {
-        let mut done = 0;
-        std::future::poll_fn(|cx| self.poll_write_request(cx, head, req_body, &mut done)).await?;
-        let written_at = Instant::now();
-        std::future::poll_fn(|cx| self.poll_response_ready(cx)).await;
-        let sent = (head.len() + req_body.len()) as u64;
-        self.read_response(head_request, keep_body, sent, written_at)
-            .await
+        mut timer: Pin<&'a mut Sleep>,
+    ) -> impl Future<Output = Option<Result<Exchange, H1Error>>> + 'a {
+        async move {
+            let sent = (head.len() + req_body.len()) as u64;
+            {
+                let mut done = 0;
+                let write = pin!(std::future::poll_fn(|cx| {
+                    self.poll_write_request(cx, &head, req_body, &mut done)
+                }));
+                if let Err(e) = until(write, timer.as_mut()).await? {
+                    return Some(Err(e));
+                }
+            }
+            drop(head);
+            let written_at = Instant::now();
+            {
+                let ready = pin!(std::future::poll_fn(|cx| self.poll_response_ready(cx)));
+                until(ready, timer.as_mut()).await?;
+            }
+            let mut read = Box::pin(self.read_response(head_request, keep_body, sent, written_at));
+            until(read.as_mut(), timer).await
+        }
     }
 
     /// Writes `head` then `req_body` from byte `*done` on (the caller keeps the count across
     /// polls: a poll function instead of an async fn, so that a request in flight carries a
     /// counter, not a write future), then flushes. Nothing written yet is `NotSent`.
-    pub fn poll_write_request(
+    fn poll_write_request(
         &mut self,
         cx: &mut Context<'_>,
         head: &[u8],
@@ -220,12 +259,12 @@ impl H1Conn {
     /// the wait for the server, which is most of a request's life in flight, needs no more
     /// than this connection and a waker. Spurious readiness only means `read_response`
     /// waits instead.
-    pub fn poll_response_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_response_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.io.poll_read_ready(cx).map(|_| ())
     }
 
     /// Reads the response to the request written at `written_at` (`sent` bytes).
-    pub async fn read_response(
+    async fn read_response(
         &mut self,
         head_request: bool,
         keep_body: bool,
@@ -538,6 +577,22 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
+    impl H1Conn {
+        /// The exchange under a deadline a minute away, as the tests call it.
+        async fn exchange_now(
+            &mut self,
+            head: &[u8],
+            req_body: &[u8],
+            head_request: bool,
+            keep_body: bool,
+        ) -> Result<Exchange, H1Error> {
+            let timer = pin!(tokio::time::sleep(std::time::Duration::from_secs(60)));
+            self.exchange(head.to_vec(), req_body, head_request, keep_body, timer)
+                .await
+                .expect("answered within a minute")
+        }
+    }
+
     /// Serves one connection: for each canned response, reads a request head, then writes
     /// the response in `pieces` (to exercise partial reads). Returns the client connection.
     async fn serve(responses: Vec<Vec<u8>>, piece: usize) -> H1Conn {
@@ -593,7 +648,7 @@ mod tests {
             let mut c = H1Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
             SPARES.with(|s| s.borrow_mut().clear());
             let spares = || SPARES.with(|s| s.borrow().len());
-            let mut call = Box::pin(c.exchange(GET, b"", false, true));
+            let mut call = Box::pin(c.exchange_now(GET, b"", false, true));
             let waited =
                 tokio::time::timeout(std::time::Duration::from_millis(50), call.as_mut()).await;
             assert!(waited.is_err(), "the server has not answered yet");
@@ -625,28 +680,28 @@ mod tests {
             // Byte by byte, then all at once: framing must not depend on how reads split.
             for piece in [1, 4096] {
                 let mut c = serve(responses.clone(), piece).await;
-                let x = c.exchange(GET, b"", false, true).await.unwrap();
+                let x = c.exchange_now(GET, b"", false, true).await.unwrap();
                 assert_eq!((x.status, x.body.as_deref()), (200, Some(&b"hello"[..])));
                 assert_eq!(x.headers.get("x-a"), Some(&b"1"[..]));
                 assert!(x.reusable);
                 assert_eq!(x.received, sizes[0] as u64);
                 assert_eq!(x.sent, GET.len() as u64);
-                let x = c.exchange(GET, b"", false, true).await.unwrap();
+                let x = c.exchange_now(GET, b"", false, true).await.unwrap();
                 assert_eq!(x.body.as_deref(), Some(&b"abcdefg"[..]));
                 assert!(x.reusable);
-                let x = c.exchange(GET, b"", false, true).await.unwrap();
+                let x = c.exchange_now(GET, b"", false, true).await.unwrap();
                 assert_eq!((x.status, x.body.as_deref()), (201, Some(&b"ok"[..])));
-                let x = c.exchange(GET, b"", false, true).await.unwrap();
+                let x = c.exchange_now(GET, b"", false, true).await.unwrap();
                 assert_eq!((x.status, x.body.as_deref()), (204, Some(&b""[..])));
-                let x = c.exchange(HEAD, b"", true, true).await.unwrap();
+                let x = c.exchange_now(HEAD, b"", true, true).await.unwrap();
                 assert_eq!((x.status, x.body.as_deref()), (200, Some(&b""[..])));
                 assert!(x.reusable);
-                let x = c.exchange(GET, b"", false, false).await.unwrap();
+                let x = c.exchange_now(GET, b"", false, false).await.unwrap();
                 let cookies: Vec<_> = x.headers.iter().filter(|(k, _)| *k == "set-cookie").collect();
                 assert_eq!(cookies.len(), 2);
                 assert_eq!(x.body, None);
                 // The server closed after its last answer: nothing read, so a retry is in order.
-                let e = c.exchange(GET, b"", false, true).await.err().unwrap();
+                let e = c.exchange_now(GET, b"", false, true).await.err().unwrap();
                 assert!(e.stale(), "{e:?}");
             }
         });
@@ -656,7 +711,7 @@ mod tests {
     fn close_delimited_http10_and_connection_close() {
         rt().block_on(async {
             let mut c = serve(vec![b"HTTP/1.0 200 OK\r\n\r\nto the end".to_vec()], 3).await;
-            let x = c.exchange(GET, b"", false, true).await.unwrap();
+            let x = c.exchange_now(GET, b"", false, true).await.unwrap();
             assert_eq!(x.body.as_deref(), Some(&b"to the end"[..]));
             assert!(x.http10 && !x.reusable);
             let mut c = serve(
@@ -666,7 +721,7 @@ mod tests {
                 4096,
             )
             .await;
-            let x = c.exchange(GET, b"", false, true).await.unwrap();
+            let x = c.exchange_now(GET, b"", false, true).await.unwrap();
             assert!(!x.reusable);
         });
     }
@@ -675,14 +730,14 @@ mod tests {
     fn malformed_and_truncated_responses_are_errors() {
         rt().block_on(async {
             let mut c = serve(vec![b"HTTP/1.1 2OO OK\r\n\r\n".to_vec()], 4096).await;
-            let e = c.exchange(GET, b"", false, true).await.err().unwrap();
+            let e = c.exchange_now(GET, b"", false, true).await.err().unwrap();
             assert!(matches!(e, H1Error::Malformed(_)), "{e:?}");
             let mut c = serve(
                 vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort".to_vec()],
                 4096,
             )
             .await;
-            let e = c.exchange(GET, b"", false, true).await.err().unwrap();
+            let e = c.exchange_now(GET, b"", false, true).await.err().unwrap();
             assert!(
                 matches!(
                     e,
@@ -698,7 +753,7 @@ mod tests {
                 4096,
             )
             .await;
-            let e = c.exchange(GET, b"", false, true).await.err().unwrap();
+            let e = c.exchange_now(GET, b"", false, true).await.err().unwrap();
             assert!(matches!(e, H1Error::Malformed(_)), "{e:?}");
         });
     }
@@ -711,7 +766,7 @@ mod tests {
                 4096,
             )
             .await;
-            c.exchange(GET, b"", false, true).await.unwrap();
+            c.exchange_now(GET, b"", false, true).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             assert!(c.is_dead());
         });

@@ -47,33 +47,6 @@ coroutine.wrap = function(f)
   end
 end
 
--- An error value as a message: a table that error() was given (a k6 script throws objects)
--- as its JSON or __tostring, nil as what happened, so no log says "table: 0x..." or only
--- "stack traceback". exec.test.abort's marker stays a table for the driver. The driver
--- calls it on the error of a VU coroutine that died, and adds the traceback of that
--- coroutine (intent.rs).
-local function describe_error(e)
-  if type(e) == "table" and e.__abort ~= nil then return e end
-  if e == nil then
-    e = "error() was called without a message"
-  elseif type(e) == "table" and getmetatable(e) == nil then
-    local text = native.json_encode_plain(e)
-    if text == nil then
-      local ok, t = pcall(native.json_encode, e)
-      text = ok and t or nil
-    end
-    e = text and ("error: " .. text) or tostring(e)
-  elseif type(e) ~= "string" then
-    e = tostring(e)
-  end
-  return e
-end
-
--- Every VU coroutine runs the iteration's function itself, with no `xpcall` or Lua loop
--- around it: a sleeping VU keeps one call frame (64 bytes) less, and its stack stays within
--- the coroutine's initial 40 slots (a wrapper frame made Lua double it: ~0.7 KB per VU).
-native.set_vu_main(describe_error)
-
 ---------------------------------------------------------------- json
 local json_encode, json_decode = native.json_encode, native.json_decode
 local json_encode_plain = native.json_encode_plain
@@ -94,6 +67,29 @@ local json = {
     return v
   end,
 }
+
+-- An error value as a message: a table that error() was given (a k6 script throws objects)
+-- as its JSON or __tostring, nil as what happened, so no log says "table: 0x..." or only
+-- "stack traceback". exec.test.abort's marker stays a table for the driver. The driver
+-- calls it on the error of a VU coroutine that died, and adds the traceback of that
+-- coroutine (intent.rs).
+local function describe_error(e)
+  if type(e) == "table" and e.__abort ~= nil then return e end
+  if e == nil then
+    e = "error() was called without a message"
+  elseif type(e) == "table" and getmetatable(e) == nil then
+    local ok, text = pcall(json.encode, e)
+    e = ok and ("error: " .. text) or tostring(e)
+  elseif type(e) ~= "string" then
+    e = tostring(e)
+  end
+  return e
+end
+
+-- Every VU coroutine runs the iteration's function itself, with no `xpcall` or Lua loop
+-- around it: a sleeping VU keeps one call frame (64 bytes) less, and its stack stays within
+-- the coroutine's initial 40 slots (a wrapper frame made Lua double it: ~0.7 KB per VU).
+native.set_vu_main(describe_error)
 
 ---------------------------------------------------------------- k6
 local k6 = {}
